@@ -1,0 +1,65 @@
+"""The ``r1lab`` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from r1lab.config import PROFILES
+
+
+def _info(args: argparse.Namespace) -> int:
+    from r1lab.env import check_versions, environment_report
+
+    for key, value in environment_report(args.device).items():
+        print(f"{key:14} {value}")
+    bad = [c for c in check_versions() if not c.ok]
+    for check in bad:
+        print(
+            f"warning: {check.name} {check.installed or 'missing'} is outside the tested "
+            f"range {check.required}",
+            file=sys.stderr,
+        )
+    return 1 if bad else 0
+
+
+def _notebooks(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from r1lab.notebook_runner import course_notebooks, format_summary, run_notebook
+
+    paths = [Path(p) for p in args.paths] or course_notebooks()
+    runs = []
+    for path in tqdm(paths, desc=f"notebooks ({args.profile})", unit="nb"):
+        runs.append(run_notebook(path, profile=args.profile, timeout=args.timeout, save=args.save))
+    print(format_summary(runs))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="r1lab", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    info = sub.add_parser("info", help="versions, device, cores, memory; warn on untested versions")
+    info.add_argument("--device", default="auto")
+    info.set_defaults(func=_info)
+
+    nbs = sub.add_parser(
+        "notebooks",
+        help="execute course notebooks headless; print time and peak memory of each",
+    )
+    nbs.add_argument("paths", nargs="*", help="notebooks to run (default: all in notebooks/)")
+    nbs.add_argument("--profile", choices=PROFILES, default="lesson")
+    nbs.add_argument("--timeout", type=int, default=1200, help="seconds allowed per cell")
+    nbs.add_argument(
+        "--save", action="store_true", help="write the outputs back into the notebooks"
+    )
+    nbs.set_defaults(func=_notebooks)
+
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""Run configuration: one dataclass, three profiles chosen by ``R1LAB_PROFILE``.
+
+``smoke`` runs every notebook in seconds (CI), ``lesson`` fits a learner's laptop (the
+default), ``full`` is for the long runs that produce the shipped results.
+Any field can also be overridden from the environment as ``R1LAB_<FIELD>``
+(``R1LAB_SEED=3``, ``R1LAB_DEVICE=cpu``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+PROFILES = ("smoke", "lesson", "full")
+DEFAULT_PROFILE = "lesson"
+DEVICES = ("auto", "cpu", "cuda", "mps")
+MODEL_PRESETS = ("tiny", "small")
+ENV_PREFIX = "R1LAB_"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a notebook or a training run needs to know about its budget."""
+
+    profile: str = DEFAULT_PROFILE
+    seed: int = 0
+    device: str = "auto"
+    model_preset: str = "tiny"
+    # sampling
+    max_new_tokens: int = 96
+    temperature: float = 1.0
+    top_p: float = 1.0
+    num_generations: int = 8
+    # budgets
+    n_eval: int = 200
+    sft_examples: int = 400
+    sft_epochs: int = 3
+    rl_steps: int = 200
+    prompts_per_step: int = 16
+    learning_rate: float = 1e-4
+    beta: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name, value in dataclasses.asdict(self).items():
+            check, allowed = _RULES[name]
+            expected = _FIELD_TYPES[name]
+            type_ok = isinstance(value, expected) and not isinstance(value, bool)
+            if expected is float and isinstance(value, int) and not isinstance(value, bool):
+                object.__setattr__(self, name, float(value))
+                value, type_ok = float(value), True
+            if not type_ok or not check(value):
+                raise ValueError(f"{name} must be {allowed} (got {value!r})")
+
+    @classmethod
+    def from_profile(cls, profile: str = DEFAULT_PROFILE, **overrides: Any) -> RunConfig:
+        """The settings of a named profile, with optional overrides."""
+        if profile not in PROFILES:
+            raise ValueError(f"unknown profile {profile!r}: choose one of {', '.join(PROFILES)}")
+        values = {**_PROFILE_VALUES[profile], **overrides, "profile": profile}
+        _check_names(values)
+        return cls(**values)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> RunConfig:
+        """The profile named by ``R1LAB_PROFILE`` (default ``lesson``), then ``R1LAB_<FIELD>``
+        variables, then ``overrides``."""
+        environ = os.environ if environ is None else environ
+        profile = environ.get(ENV_PREFIX + "PROFILE", "").strip() or DEFAULT_PROFILE
+        from_env = {}
+        for name, kind in _FIELD_TYPES.items():
+            raw = environ.get(ENV_PREFIX + name.upper())
+            if name == "profile" or raw is None or raw.strip() == "":
+                continue
+            try:
+                from_env[name] = kind(raw.strip())
+            except ValueError:
+                raise ValueError(
+                    f"{ENV_PREFIX}{name.upper()} must be {_RULES[name][1]} (got {raw!r})"
+                ) from None
+        return cls.from_profile(profile, **{**from_env, **overrides})
+
+    def replace(self, **changes: Any) -> RunConfig:
+        """A copy with some fields changed (validated like a new config)."""
+        _check_names(changes)
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def summary(self) -> str:
+        return (
+            f"profile={self.profile} seed={self.seed} device={self.device} "
+            f"model={self.model_preset} G={self.num_generations} "
+            f"rl_steps={self.rl_steps} n_eval={self.n_eval}"
+        )
+
+
+def _check_names(values: Mapping[str, Any]) -> None:
+    unknown = sorted(set(values) - set(_FIELD_TYPES))
+    if unknown:
+        raise ValueError(
+            f"unknown setting {unknown[0]!r}: RunConfig fields are {', '.join(_FIELD_TYPES)}"
+        )
+
+
+def _is_device(value: str) -> bool:
+    if value in DEVICES:
+        return True
+    head, _, index = value.partition(":")
+    return head == "cuda" and index.isdigit()
+
+
+_FIELD_TYPES: dict[str, type] = {
+    f.name: {"str": str, "int": int, "float": float}[f.type] for f in dataclasses.fields(RunConfig)
+}
+
+_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "profile": (lambda v: v in PROFILES, f"one of {', '.join(PROFILES)}"),
+    "seed": (lambda v: 0 <= v < 2**32, "an integer in [0, 2**32)"),
+    "device": (_is_device, f"one of {', '.join(DEVICES)} or cuda:N"),
+    "model_preset": (lambda v: v in MODEL_PRESETS, f"one of {', '.join(MODEL_PRESETS)}"),
+    "max_new_tokens": (lambda v: 1 <= v <= 1024, "an integer in [1, 1024]"),
+    "temperature": (lambda v: 0.0 <= v <= 5.0, "a number in [0, 5] (0 means greedy)"),
+    "top_p": (lambda v: 0.0 < v <= 1.0, "a number in (0, 1]"),
+    "num_generations": (
+        lambda v: 2 <= v <= 256,
+        "an integer in [2, 256]: GRPO compares completions within a group",
+    ),
+    "n_eval": (lambda v: 1 <= v <= 100_000, "an integer in [1, 100000]"),
+    "sft_examples": (lambda v: 1 <= v <= 1_000_000, "an integer in [1, 1000000]"),
+    "sft_epochs": (lambda v: 1 <= v <= 100, "an integer in [1, 100]"),
+    "rl_steps": (lambda v: 0 <= v <= 100_000, "an integer in [0, 100000]"),
+    "prompts_per_step": (lambda v: 1 <= v <= 4096, "an integer in [1, 4096]"),
+    "learning_rate": (lambda v: 0.0 < v <= 1.0, "a number in (0, 1]"),
+    "beta": (lambda v: 0.0 <= v <= 10.0, "a number in [0, 10]"),
+}
+
+# What each profile changes from the defaults above.
+_PROFILE_VALUES: dict[str, dict[str, Any]] = {
+    "smoke": dict(
+        max_new_tokens=32,
+        num_generations=4,
+        n_eval=16,
+        sft_examples=32,
+        sft_epochs=1,
+        rl_steps=2,
+        prompts_per_step=2,
+    ),
+    "lesson": {},
+    "full": dict(n_eval=500, sft_examples=1000, rl_steps=1000),
+}

@@ -1,0 +1,216 @@
+"""Tiny causal language models that are real ``transformers`` models.
+
+Presets build a ``LlamaForCausalLM`` from scratch; :func:`load` opens any saved directory
+or, for learners with internet, a hub id such as ``Qwen/Qwen2.5-0.5B-Instruct``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    LlamaConfig,
+    LlamaForCausalLM,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+from transformers import set_seed as _hf_set_seed
+
+from r1lab.tokenizer import build_tokenizer
+
+# hidden size, MLP width, layers, heads. "tiny" is ~1 M parameters, "small" ~5 M.
+PRESETS: dict[str, dict[str, int]] = {
+    "tiny": dict(
+        hidden_size=128,
+        intermediate_size=512,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+    ),
+    "small": dict(
+        hidden_size=256,
+        intermediate_size=768,
+        num_hidden_layers=6,
+        num_attention_heads=8,
+    ),
+}
+DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu")
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python, NumPy and PyTorch (CPU and GPU) in one call."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer (got {seed!r})")
+    _hf_set_seed(seed)
+
+
+def available_devices() -> list[str]:
+    """Devices this machine can run on, fastest first."""
+    found = []
+    if torch.cuda.is_available():
+        found.append("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        found.append("mps")
+    return [*found, "cpu"]
+
+
+def pick_device(preference: str = "auto") -> torch.device:
+    """``auto`` picks cuda, then mps, then cpu; any other choice must be available here."""
+    available = available_devices()
+    if preference == "auto":
+        return torch.device(available[0])
+    kind = preference.split(":")[0]
+    if kind not in DEVICE_CHOICES:
+        raise ValueError(f"device must be one of {', '.join(DEVICE_CHOICES)} (got {preference!r})")
+    if kind not in available:
+        raise ValueError(
+            f"device {preference!r} is not available on this machine; available: "
+            f"{', '.join(available)} (or 'auto')"
+        )
+    return torch.device(preference)
+
+
+def create_model(
+    preset: str = "tiny",
+    tokenizer: PreTrainedTokenizerBase | None = None,
+    seed: int = 0,
+    max_position_embeddings: int = 512,
+) -> PreTrainedModel:
+    """A freshly initialised (untrained) model of the given preset."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown model preset {preset!r}: choose one of {', '.join(PRESETS)}")
+    tokenizer = tokenizer if tokenizer is not None else build_tokenizer()
+    sizes = PRESETS[preset]
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        num_key_value_heads=sizes["num_attention_heads"],
+        max_position_embeddings=max_position_embeddings,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        **sizes,
+    )
+    set_seed(seed)
+    model = LlamaForCausalLM(config)
+    model.generation_config.bos_token_id = tokenizer.bos_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    """Distinct trainable parameters (tied embeddings counted once)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def save(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, path: str | Path) -> Path:
+    """Write model (safetensors) and tokenizer into one directory."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(path, safe_serialization=True)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def load(
+    name_or_path: str | Path,
+    device: str = "auto",
+    dtype: torch.dtype | None = None,
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load a model and its tokenizer from a local directory or a hub id.
+
+    A local directory is read without touching the network. A hub id needs internet,
+    unless it is already in the local Hugging Face cache.
+    """
+    target = torch.device(device) if isinstance(device, torch.device) else pick_device(device)
+    path = Path(name_or_path).expanduser()
+    kwargs = {} if dtype is None else {"dtype": dtype}
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(
+                f"{path} is a directory but holds no config.json: "
+                "save a model there with r1lab.models.save or model.save_pretrained"
+            )
+        model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    else:
+        name = str(name_or_path)
+        if name.count("/") != 1 or name.startswith((".", "/", "~")):
+            raise FileNotFoundError(
+                f"{name!r} is neither a local model directory nor a hub id like 'owner/model'"
+            )
+        # Read at call time (huggingface_hub reads it once, at import).
+        offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+        try:
+            model = AutoModelForCausalLM.from_pretrained(name, local_files_only=offline, **kwargs)
+            tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=offline)
+        except OSError as err:
+            hint = (
+                "HF_HUB_OFFLINE is set, so only the local cache is searched"
+                if offline
+                else "is there a network connection, and is the id spelled right?"
+            )
+            raise OSError(
+                f"could not load hub model {name!r} ({hint}). For offline work pass a "
+                f"directory written by save_pretrained instead. Cause: {err}"
+            ) from err
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.to(target)
+    model.eval()
+    return model, tokenizer
+
+
+@torch.no_grad()
+def sample_text(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompt: str,
+    n: int = 4,
+    max_new_tokens: int = 48,
+    temperature: float = 1.0,
+    seed: int = 0,
+) -> list[str]:
+    """``n`` completions of one user prompt (chat template applied), special tokens removed."""
+    if n < 1:
+        raise ValueError(f"n must be ≥ 1 (got {n})")
+    if temperature < 0:
+        raise ValueError(f"temperature must be ≥ 0 (got {temperature}); 0 means greedy")
+    device = next(model.parameters()).device
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+    )
+    batch = tokenizer([text] * n, return_tensors="pt", add_special_tokens=False).to(device)
+    set_seed(seed)
+    if temperature > 0:
+        decoding = dict(do_sample=True, temperature=temperature, top_k=0, top_p=1.0)
+    else:
+        decoding = dict(do_sample=False)
+    out = model.generate(
+        **batch, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id, **decoding
+    )
+    new_tokens = out[:, batch["input_ids"].shape[1] :]
+    return tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+
+
+@torch.no_grad()
+def next_token_distribution(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompt: str
+) -> tuple[list[str], torch.Tensor]:
+    """The model's probability for every token right after the assistant turn opens."""
+    device = next(model.parameters()).device
+    ids = tokenizer.apply_chat_template(
+        [{"role": "user", "content": prompt}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )["input_ids"].to(device)
+    logits = model(input_ids=ids).logits[0, -1].float()
+    probs = torch.softmax(logits, dim=-1).cpu()
+    tokens = tokenizer.convert_ids_to_tokens(list(range(len(probs))))
+    return tokens, probs

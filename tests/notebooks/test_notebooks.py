@@ -1,0 +1,83 @@
+"""Every notebook runs top to bottom in the smoke profile, failing only where it means to."""
+
+import nbformat
+import pytest
+
+from r1lab.notebook_runner import (
+    ALLOWED_ERROR_TAG,
+    course_notebooks,
+    run_notebook,
+    unexpected_errors,
+)
+
+NOTEBOOKS = course_notebooks()
+
+
+def test_there_are_notebooks_to_run():
+    assert any(p.name == "00_tour.ipynb" for p in NOTEBOOKS)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_in_smoke_profile(path):
+    run = run_notebook(path, profile="smoke", timeout=600)
+    assert unexpected_errors(run.notebook) == []
+    code_cells = [c for c in run.notebook.cells if c.cell_type == "code"]
+    assert all(c.get("execution_count") for c in code_cells), "a code cell did not run"
+    # A cell tagged to fail must actually fail, or the lesson it teaches is gone.
+    for cell in code_cells:
+        if ALLOWED_ERROR_TAG in cell.metadata.get("tags", []):
+            assert any(o.output_type == "error" for o in cell.outputs), cell.source[:80]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_follows_the_course_conventions(path):
+    nb = nbformat.read(path, as_version=4)
+    first_md = next(c for c in nb.cells if c.cell_type == "markdown")
+    assert "question" in first_md.source.lower(), "the first cell states the question"
+    first_code = next(c for c in nb.cells if c.cell_type == "code")
+    assert "RunConfig.from_env()" in first_code.source
+    assert "set_seed(" in first_code.source and "pick_device(" in first_code.source
+    last_md = [c for c in nb.cells if c.cell_type == "markdown"][-1]
+    assert "answer" in last_md.source.lower(), "the last cell answers the question"
+    # Committed with the outputs of a real run, so the notebook reads well on a code host.
+    code_cells = [c for c in nb.cells if c.cell_type == "code"]
+    assert any(c.outputs for c in code_cells), "commit the notebook with its outputs"
+    assert unexpected_errors(nb) == [], "a committed output shows an unexpected error"
+
+
+def test_unexpected_errors_ignores_only_tagged_cells():
+    nb = nbformat.v4.new_notebook()
+    error = nbformat.v4.new_output("error", ename="ValueError", evalue="boom", traceback=[])
+    tagged = nbformat.v4.new_code_cell("x", metadata={"tags": [ALLOWED_ERROR_TAG]})
+    tagged.outputs = [error]
+    untagged = nbformat.v4.new_code_cell("y")
+    untagged.outputs = [error]
+    nb.cells = [tagged, untagged]
+    assert unexpected_errors(nb) == ["cell 1: ValueError: boom"]
+
+
+def test_runner_stops_on_an_untagged_error(tmp_path):
+    from nbclient.exceptions import CellExecutionError
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("1 / 0", metadata={"tags": [ALLOWED_ERROR_TAG]}),
+        nbformat.v4.new_code_cell("import os; print(os.environ['R1LAB_PROFILE'])"),
+        nbformat.v4.new_code_cell("raise RuntimeError('untagged')"),
+    ]
+    path = tmp_path / "broken.ipynb"
+    nbformat.write(nb, path)
+    with pytest.raises(CellExecutionError, match="untagged"):
+        run_notebook(path, profile="smoke", timeout=60)
+
+
+def test_runner_reports_profile_time_and_memory(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import os; print(os.environ['R1LAB_PROFILE'])")]
+    path = tmp_path / "ok.ipynb"
+    nbformat.write(nb, path)
+    run = run_notebook(path, profile="full", timeout=60, save=True)
+    assert run.notebook.cells[0].outputs[0]["text"].strip() == "full"
+    assert run.seconds > 0 and 10 < run.peak_rss_mb < 2000
+    saved = nbformat.read(path, as_version=4)
+    assert len(saved.cells) == 1 and saved.cells[0].outputs, "outputs saved, probe cell not"

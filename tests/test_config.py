@@ -1,0 +1,98 @@
+import dataclasses
+
+import pytest
+
+from r1lab.config import DEFAULT_PROFILE, MODEL_PRESETS, PROFILES, RunConfig
+from r1lab.models import PRESETS
+
+
+def test_default_profile_is_lesson():
+    assert RunConfig.from_env({}).profile == DEFAULT_PROFILE == "lesson"
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_env_selects_profile(profile):
+    cfg = RunConfig.from_env({"R1LAB_PROFILE": profile})
+    assert cfg.profile == profile
+
+
+def test_profiles_grow_in_budget():
+    smoke, lesson, full = (RunConfig.from_profile(p) for p in ("smoke", "lesson", "full"))
+    for field in ("n_eval", "sft_examples", "rl_steps"):
+        assert getattr(smoke, field) < getattr(lesson, field) <= getattr(full, field), field
+
+
+def test_unknown_profile_names_the_allowed_ones():
+    with pytest.raises(ValueError, match="smoke, lesson, full") as err:
+        RunConfig.from_env({"R1LAB_PROFILE": "fast"})
+    assert "'fast'" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "fragment"),
+    [
+        ("num_generations", 1, "GRPO compares completions within a group"),
+        ("temperature", -0.5, "[0, 5]"),
+        ("top_p", 0.0, "(0, 1]"),
+        ("seed", -1, "[0, 2**32)"),
+        ("device", "tpu", "auto, cpu, cuda, mps"),
+        ("model_preset", "huge", "tiny, small"),
+        ("max_new_tokens", 0, "[1, 1024]"),
+        ("learning_rate", 0.0, "(0, 1]"),
+        ("seed", "3", "integer"),
+        ("rl_steps", True, "integer"),
+        ("beta", "high", "number"),
+    ],
+)
+def test_bad_values_name_field_value_and_range(field, value, fragment):
+    with pytest.raises(ValueError) as err:
+        RunConfig(**{field: value})
+    message = str(err.value)
+    assert message.startswith(field) and repr(value) in message and fragment in message
+
+
+def test_env_overrides_fields_with_types():
+    cfg = RunConfig.from_env(
+        {"R1LAB_PROFILE": "smoke", "R1LAB_SEED": "7", "R1LAB_BETA": "0.04", "R1LAB_DEVICE": "cpu"}
+    )
+    assert (cfg.profile, cfg.seed, cfg.beta, cfg.device) == ("smoke", 7, 0.04, "cpu")
+    assert cfg.num_generations == RunConfig.from_profile("smoke").num_generations
+
+
+def test_env_value_of_wrong_type_is_explained():
+    with pytest.raises(ValueError, match=r"R1LAB_SEED must be an integer .*'seven'"):
+        RunConfig.from_env({"R1LAB_SEED": "seven"})
+
+
+def test_replace_validates_and_rejects_unknown_names():
+    cfg = RunConfig()
+    assert cfg.replace(seed=3).seed == 3
+    with pytest.raises(ValueError, match="num_generations"):
+        cfg.replace(num_generations=1)
+    with pytest.raises(ValueError, match="unknown setting 'sede'"):
+        cfg.replace(sede=1)
+    with pytest.raises(ValueError, match="unknown setting 'steps'"):
+        RunConfig.from_profile("lesson", steps=3)
+
+
+def test_config_is_frozen_and_int_promotes_to_float():
+    cfg = RunConfig(learning_rate=1)
+    assert isinstance(cfg.learning_rate, float)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.seed = 1  # type: ignore[misc]
+
+
+def test_cuda_index_is_a_valid_device_name():
+    assert RunConfig(device="cuda:1").device == "cuda:1"
+    with pytest.raises(ValueError):
+        RunConfig(device="cuda:x")
+
+
+def test_presets_known_to_config_match_models():
+    assert set(MODEL_PRESETS) == set(PRESETS)
+
+
+def test_summary_and_dict_round_trip():
+    cfg = RunConfig.from_profile("smoke", seed=5)
+    assert RunConfig(**cfg.to_dict()) == cfg
+    assert "profile=smoke" in cfg.summary() and "seed=5" in cfg.summary()
