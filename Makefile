@@ -23,6 +23,8 @@ LAB_ARGS ?=
 PYTEST_ARGS ?=
 
 BIN := $(VENV)/bin
+# JupyterLab defaults for this venv: no news feed, no update check (no network needed).
+LAB_OVERRIDES := {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}
 # JupyterLab refuses to run as root unless told; containers and CI machines often are root.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 STAMP := $(VENV)/.r1lab-installed
@@ -38,12 +40,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@mkdir -p $(VENV)/share/jupyter/lab/settings
+	@echo '$(LAB_OVERRIDES)' > $(VENV)/share/jupyter/lab/settings/overrides.json
 	@touch $(STAMP)
 	@echo "r1lab environment ready in $(VENV)"
 
+# No news feed and no update check: the course needs no network once installed.
 lab: $(STAMP)
 	R1LAB_PROFILE=$(R1LAB_PROFILE) $(BIN)/jupyter lab --ip=127.0.0.1 --port=$(PORT) \
-		--ServerApp.root_dir="$(CURDIR)" $(ALLOW_ROOT) $(LAB_ARGS) notebooks/00_tour.ipynb
+		--ServerApp.root_dir="$(CURDIR)" --LabApp.news_url=None \
+		--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate \
+		$(ALLOW_ROOT) $(LAB_ARGS) notebooks/00_tour.ipynb
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -66,36 +66,50 @@ class RunConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> RunConfig:
         """The profile named by ``R1LAB_PROFILE`` (default ``lesson``), then ``R1LAB_<FIELD>``
-        variables, then ``overrides``."""
+        variables, then ``overrides`` (which may name a ``profile`` too)."""
         environ = os.environ if environ is None else environ
+        unknown = sorted(
+            key
+            for key in environ
+            if key.startswith(ENV_PREFIX) and key[len(ENV_PREFIX) :].lower() not in _FIELD_TYPES
+        )
+        if unknown:
+            known = ", ".join(ENV_PREFIX + name.upper() for name in _FIELD_TYPES)
+            raise ValueError(f"unknown variable {unknown[0]}: the known ones are {known}")
         profile = environ.get(ENV_PREFIX + "PROFILE", "").strip() or DEFAULT_PROFILE
+        profile = overrides.pop("profile", profile)
         from_env = {}
         for name, kind in _FIELD_TYPES.items():
             raw = environ.get(ENV_PREFIX + name.upper())
             if name == "profile" or raw is None or raw.strip() == "":
                 continue
+            check, allowed = _RULES[name]
             try:
-                from_env[name] = kind(raw.strip())
+                value = kind(raw.strip())
             except ValueError:
-                raise ValueError(
-                    f"{ENV_PREFIX}{name.upper()} must be {_RULES[name][1]} (got {raw!r})"
-                ) from None
+                value = None
+            if value is None or not check(value):
+                raise ValueError(f"{ENV_PREFIX}{name.upper()} must be {allowed} (got {raw!r})")
+            from_env[name] = value
         return cls.from_profile(profile, **{**from_env, **overrides})
 
     def replace(self, **changes: Any) -> RunConfig:
         """A copy with some fields changed (validated like a new config)."""
         _check_names(changes)
+        if changes.get("profile", self.profile) != self.profile:
+            raise ValueError(
+                "a profile sets many budgets at once: use "
+                f"RunConfig.from_profile({changes['profile']!r}) instead of replace(profile=...)"
+            )
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     def summary(self) -> str:
-        return (
-            f"profile={self.profile} seed={self.seed} device={self.device} "
-            f"model={self.model_preset} G={self.num_generations} "
-            f"rl_steps={self.rl_steps} n_eval={self.n_eval}"
-        )
+        """The fields a learner most often checks, as ``name=value`` pairs."""
+        shown = ("profile", "seed", "device", "model_preset", "num_generations", "rl_steps")
+        return " ".join(f"{name}={getattr(self, name)}" for name in shown)
 
 
 def _check_names(values: Mapping[str, Any]) -> None:

@@ -11,15 +11,20 @@ from r1lab.env import PackageCheck
 _CELL = "padding:2px 10px;text-align:left;border-bottom:1px solid #ddd"
 
 
-def html_table(rows: Iterable[Sequence[object]], header: Sequence[str] | None = None) -> str:
-    """A plain HTML table; every value is escaped."""
+def html_table(
+    rows: Iterable[Sequence[object]],
+    header: Sequence[str] | None = None,
+    highlight: Sequence[bool] | None = None,
+) -> str:
+    """A plain HTML table; every value is escaped. Rows flagged in ``highlight`` are red."""
     parts = ["<table style='border-collapse:collapse'>"]
     if header:
         cells = "".join(f"<th style='{_CELL}'>{html.escape(str(h))}</th>" for h in header)
         parts.append(f"<tr>{cells}</tr>")
-    for row in rows:
+    for i, row in enumerate(rows):
         cells = "".join(f"<td style='{_CELL}'>{html.escape(str(v))}</td>" for v in row)
-        parts.append(f"<tr>{cells}</tr>")
+        style = " style='background:#f8d7da'" if highlight and highlight[i] else ""
+        parts.append(f"<tr{style}>{cells}</tr>")
     parts.append("</table>")
     return "".join(parts)
 
@@ -53,7 +58,11 @@ def html_version_checks(checks: Sequence[PackageCheck]) -> str:
         if not bad
         else f"Outside the tested ranges: {', '.join(bad)}. Run the course with `make lab`."
     )
-    table = html_table(rows, header=["package", "installed", "tested range", "status"])
+    table = html_table(
+        rows,
+        header=["package", "installed", "tested range", "status"],
+        highlight=[not c.ok for c in checks],
+    )
     return f"{table}<p>{html.escape(verdict)}</p>"
 
 

@@ -49,8 +49,8 @@ def check_versions() -> list[PackageCheck]:
     return checks
 
 
-def environment_report(device: str = "auto") -> dict[str, str]:
-    """Versions, device, cores and memory, as display-ready strings."""
+def environment_report(device: str = "auto", include_versions: bool = True) -> dict[str, str]:
+    """Device, cores, memory and (optionally) package versions, as display-ready strings."""
     from r1lab.models import available_devices, pick_device
 
     vm = psutil.virtual_memory()
@@ -62,7 +62,7 @@ def environment_report(device: str = "auto") -> dict[str, str]:
         "devices here": ", ".join(available_devices()),
         "device used": str(pick_device(device)),
     }
-    for name in CORE_PACKAGES:
+    for name in CORE_PACKAGES if include_versions else ():
         try:
             report[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

@@ -20,7 +20,7 @@ from transformers import (
 )
 from transformers import set_seed as _hf_set_seed
 
-from r1lab.tokenizer import build_tokenizer
+from r1lab.tokenizer import build_tokenizer, check_text
 
 # hidden size, MLP width, layers, heads. "tiny" is ~1 M parameters, "small" ~5 M.
 PRESETS: dict[str, dict[str, int]] = {
@@ -124,45 +124,57 @@ def load(
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load a model and its tokenizer from a local directory or a hub id.
 
-    A local directory is read without touching the network. A hub id needs internet,
-    unless it is already in the local Hugging Face cache.
+    A local directory is read without touching the network. A hub id (``owner/name``)
+    needs internet, unless it is already in the local Hugging Face cache.
     """
     target = torch.device(device) if isinstance(device, torch.device) else pick_device(device)
-    path = Path(name_or_path).expanduser()
     kwargs = {} if dtype is None else {"dtype": dtype}
+    path = Path(name_or_path).expanduser()
     if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise FileNotFoundError(
-                f"{path} is a directory but holds no config.json: "
-                "save a model there with r1lab.models.save or model.save_pretrained"
-            )
+        _check_model_directory(path)
         model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, **kwargs)
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     else:
-        name = str(name_or_path)
-        if name.count("/") != 1 or name.startswith((".", "/", "~")):
-            raise FileNotFoundError(
-                f"{name!r} is neither a local model directory nor a hub id like 'owner/model'"
-            )
-        # Read at call time (huggingface_hub reads it once, at import).
-        offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
-        try:
-            model = AutoModelForCausalLM.from_pretrained(name, local_files_only=offline, **kwargs)
-            tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=offline)
-        except OSError as err:
-            hint = (
-                "HF_HUB_OFFLINE is set, so only the local cache is searched"
-                if offline
-                else "is there a network connection, and is the id spelled right?"
-            )
-            raise OSError(
-                f"could not load hub model {name!r} ({hint}). For offline work pass a "
-                f"directory written by save_pretrained instead. Cause: {err}"
-            ) from err
+        model, tokenizer = _load_from_hub(str(name_or_path), kwargs)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model.to(target)
     model.eval()
+    return model, tokenizer
+
+
+def _check_model_directory(path: Path) -> None:
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(
+            f"{path} is a directory but holds no config.json: save a model there with "
+            "r1lab.models.save(model, tokenizer, path)"
+        )
+    if not any((path / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json")):
+        raise FileNotFoundError(
+            f"{path} holds a model but no tokenizer: save both with "
+            "r1lab.models.save(model, tokenizer, path), or call tokenizer.save_pretrained(path)"
+        )
+
+
+def _load_from_hub(name: str, kwargs: dict) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    local_note = f"there is no directory {name!r} under {Path.cwd()}"
+    if name.startswith((".", "/", "~")) or name.count("/") > 1 or Path(name).exists():
+        raise FileNotFoundError(f"{local_note}, and {name!r} is not a hub id like 'owner/model'")
+    # Read at call time: huggingface_hub reads it only once, at import.
+    offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+    try:
+        model = AutoModelForCausalLM.from_pretrained(name, local_files_only=offline, **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=offline)
+    except OSError as err:
+        hint = (
+            "HF_HUB_OFFLINE is set, so only the local cache was searched"
+            if offline
+            else "is there a network connection, and is the id spelled right?"
+        )
+        raise OSError(
+            f"could not load {name!r}: {local_note}, and as a hub id it failed ({hint}). "
+            f"For offline work pass a directory written by r1lab.models.save. Cause: {err}"
+        ) from err
     return model, tokenizer
 
 
@@ -175,12 +187,19 @@ def sample_text(
     max_new_tokens: int = 48,
     temperature: float = 1.0,
     seed: int = 0,
+    skip_special_tokens: bool = True,
 ) -> list[str]:
-    """``n`` completions of one user prompt (chat template applied), special tokens removed."""
+    """``n`` completions of one user prompt (chat template applied).
+
+    Each completion ends at the first end-of-sequence token. With
+    ``skip_special_tokens=False`` that token and any other special token the model
+    sampled (``<pad>``, ``<unk>``, role markers) stay visible.
+    """
     if n < 1:
         raise ValueError(f"n must be ≥ 1 (got {n})")
     if temperature < 0:
         raise ValueError(f"temperature must be ≥ 0 (got {temperature}); 0 means greedy")
+    check_text(prompt, tokenizer)
     device = next(model.parameters()).device
     text = tokenizer.apply_chat_template(
         [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
@@ -194,8 +213,12 @@ def sample_text(
     out = model.generate(
         **batch, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id, **decoding
     )
-    new_tokens = out[:, batch["input_ids"].shape[1] :]
-    return tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+    completions = []
+    for row in out[:, batch["input_ids"].shape[1] :].tolist():
+        if tokenizer.eos_token_id in row:
+            row = row[: row.index(tokenizer.eos_token_id) + 1]
+        completions.append(tokenizer.decode(row, skip_special_tokens=skip_special_tokens))
+    return completions
 
 
 @torch.no_grad()
@@ -212,5 +235,7 @@ def next_token_distribution(
     )["input_ids"].to(device)
     logits = model(input_ids=ids).logits[0, -1].float()
     probs = torch.softmax(logits, dim=-1).cpu()
-    tokens = tokenizer.convert_ids_to_tokens(list(range(len(probs))))
+    # Hub models often have more embedding rows than tokenizer entries: name those by id.
+    names = tokenizer.convert_ids_to_tokens(list(range(len(probs))))
+    tokens = [t if t is not None else f"<id {i}>" for i, t in enumerate(names)]
     return tokens, probs

@@ -24,8 +24,8 @@ def next_token_bars(tokens: Sequence[str], probs: torch.Tensor, top: int = 30) -
     ax.set_xticks(range(len(order)), labels, rotation=90, fontfamily="monospace")
     ax.set_ylabel("probability")
     ax.set_title(
-        f"next-token distribution: entropy {entropy:.2f} nats "
-        f"(uniform would be {math.log(len(probs)):.2f})"
+        f"the {len(order)} most likely of {len(probs)} next tokens · entropy {entropy:.2f} nats "
+        f"(uniform: {math.log(len(probs)):.2f})"
     )
     ax.legend(loc="upper right")
     fig.tight_layout()

@@ -9,11 +9,12 @@ with a clear message instead). Saved with ``save_pretrained``, it loads with
 
 from __future__ import annotations
 
+import functools
 import string
 from pathlib import Path
 
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
-from transformers import AutoTokenizer, PreTrainedTokenizerFast
+from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
 ROLE_TOKENS = ("<|system|>", "<|user|>", "<|assistant|>")
@@ -65,24 +66,32 @@ def build_tokenizer() -> PreTrainedTokenizerFast:
     return tokenizer
 
 
-def unknown_characters(text: str) -> list[str]:
-    """Characters of ``text`` (outside tags and special tokens) the tokenizer maps to ``<unk>``."""
-    known = set(CHARACTERS)
-    for marker in SPECIAL_TOKENS + FORMAT_TAGS:
-        text = text.replace(marker, "")
-    return sorted({ch for ch in text if ch not in known})
+@functools.lru_cache(maxsize=1)
+def _course_tokenizer() -> PreTrainedTokenizerFast:
+    return build_tokenizer()
 
 
-def check_text(text: str) -> str:
-    """Return ``text`` unchanged, or raise ``ValueError`` naming out-of-vocabulary characters."""
+def unknown_characters(text: str, tokenizer: PreTrainedTokenizerBase | None = None) -> list[str]:
+    """The pieces of ``text`` that ``tokenizer`` (default: the course's) encodes as ``<unk>``."""
+    tokenizer = tokenizer if tokenizer is not None else _course_tokenizer()
+    if tokenizer.unk_token_id is None:
+        return []
+    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    pairs = zip(encoded["input_ids"], encoded["offset_mapping"], strict=True)
+    return sorted({text[a:b] for i, (a, b) in pairs if i == tokenizer.unk_token_id})
+
+
+def check_text(text: str, tokenizer: PreTrainedTokenizerBase | None = None) -> str:
+    """Return ``text`` unchanged, or raise ``ValueError`` naming what would become ``<unk>``."""
     if not isinstance(text, str):
         raise TypeError(f"text must be a str (got {type(text).__name__})")
-    bad = unknown_characters(text)
+    bad = unknown_characters(text, tokenizer)
     if bad:
-        shown = ", ".join(repr(ch) for ch in bad[:10])
+        shown = ", ".join(repr(ch) for ch in bad[:10]) + (", …" if len(bad) > 10 else "")
+        hint = " (try text.lower())" if any(ch.isupper() for ch in bad) else ""
         raise ValueError(
-            f"characters outside the vocabulary: {shown}. The tokenizer knows digits, "
-            f"lower-case letters, space, newline and {_PUNCTUATION}"
+            f"{len(bad)} character(s) outside the vocabulary would become <unk>: {shown}{hint}. "
+            f"The tokenizer knows digits, lower-case letters, space, newline and {_PUNCTUATION}"
         )
     return text
 

@@ -59,9 +59,20 @@ def test_env_overrides_fields_with_types():
     assert cfg.num_generations == RunConfig.from_profile("smoke").num_generations
 
 
-def test_env_value_of_wrong_type_is_explained():
-    with pytest.raises(ValueError, match=r"R1LAB_SEED must be an integer .*'seven'"):
-        RunConfig.from_env({"R1LAB_SEED": "seven"})
+@pytest.mark.parametrize(("name", "raw"), [("SEED", "seven"), ("SEED", "-1"), ("TOP_P", "2")])
+def test_bad_env_value_names_the_variable(name, raw):
+    with pytest.raises(ValueError, match=rf"R1LAB_{name} must be .*'{raw}'"):
+        RunConfig.from_env({f"R1LAB_{name}": raw})
+
+
+def test_unknown_env_variable_is_an_error_not_ignored():
+    with pytest.raises(ValueError, match="unknown variable R1LAB_MODEL: .*R1LAB_MODEL_PRESET"):
+        RunConfig.from_env({"R1LAB_MODEL": "small"})
+
+
+def test_profile_can_be_passed_to_from_env():
+    cfg = RunConfig.from_env({"R1LAB_PROFILE": "lesson"}, profile="smoke", seed=2)
+    assert cfg == RunConfig.from_profile("smoke", seed=2)
 
 
 def test_replace_validates_and_rejects_unknown_names():
@@ -73,6 +84,9 @@ def test_replace_validates_and_rejects_unknown_names():
         cfg.replace(sede=1)
     with pytest.raises(ValueError, match="unknown setting 'steps'"):
         RunConfig.from_profile("lesson", steps=3)
+    with pytest.raises(ValueError, match=r"from_profile\('smoke'\)"):
+        cfg.replace(profile="smoke")
+    assert cfg.replace(profile="lesson") == cfg
 
 
 def test_config_is_frozen_and_int_promotes_to_float():
@@ -96,3 +110,6 @@ def test_summary_and_dict_round_trip():
     cfg = RunConfig.from_profile("smoke", seed=5)
     assert RunConfig(**cfg.to_dict()) == cfg
     assert "profile=smoke" in cfg.summary() and "seed=5" in cfg.summary()
+    for pair in cfg.summary().split():
+        name, value = pair.split("=")
+        assert str(getattr(cfg, name)) == value

@@ -20,3 +20,8 @@ def test_report_has_versions_device_and_resources():
     assert "GiB total" in report["memory"]
     for name in CORE_PACKAGES:
         assert report[name] == metadata.version(name)
+
+
+def test_report_without_versions_has_only_the_machine():
+    report = environment_report("cpu", include_versions=False)
+    assert "device used" in report and not set(CORE_PACKAGES) & set(report)

@@ -115,8 +115,17 @@ def test_load_rejects_a_directory_without_a_model(tmp_path):
 
 
 def test_load_rejects_something_that_is_neither_path_nor_hub_id(tmp_path):
-    with pytest.raises(FileNotFoundError, match="neither a local model directory nor a hub id"):
+    with pytest.raises(FileNotFoundError, match="no directory .* not a hub id"):
         load(tmp_path / "missing" / "dir")
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(FileNotFoundError, match="not a hub id"):
+        load(tmp_path / "file.txt")
+
+
+def test_load_explains_a_directory_with_a_model_but_no_tokenizer(tmp_path, tokenizer):
+    create_model("tiny", tokenizer).save_pretrained(tmp_path)
+    with pytest.raises(FileNotFoundError, match="holds a model but no tokenizer"):
+        load(tmp_path)
 
 
 def _run_python(code: str, **env: str) -> subprocess.CompletedProcess:
@@ -140,8 +149,9 @@ def test_hub_id_offline_fails_with_a_clear_message(tmp_path):
         HF_HOME=str(tmp_path),  # an empty cache: nothing to find
     )
     assert out.returncode == 0, out.stderr
-    assert "ERROR could not load hub model 'r1lab-test/definitely-not-cached'" in out.stdout
-    assert "HF_HUB_OFFLINE is set" in out.stdout and "save_pretrained" in out.stdout
+    assert "ERROR could not load 'r1lab-test/definitely-not-cached'" in out.stdout
+    assert "there is no directory" in out.stdout
+    assert "HF_HUB_OFFLINE is set" in out.stdout and "r1lab.models.save" in out.stdout
 
 
 def test_hub_loading_path_reads_a_cached_hub_layout(tmp_path, saved_tiny_model):
@@ -176,12 +186,32 @@ def test_sample_text_is_seeded_and_strips_special_tokens(tokenizer):
     assert greedy[0] == greedy[1]
 
 
+def test_sample_text_can_show_special_tokens_and_stops_at_eos(tokenizer):
+    model = create_model("tiny", tokenizer, seed=0)
+    raw = sample_text(model, tokenizer, "1 2", n=16, max_new_tokens=40, skip_special_tokens=False)
+    clean = sample_text(model, tokenizer, "1 2", n=16, max_new_tokens=40)
+    for r, c in zip(raw, clean, strict=True):
+        assert "</s>" not in r[:-4]  # nothing after the first end of sequence
+        assert len(r) >= len(c)
+    assert any(r != c for r in raw), "an untrained model samples special tokens somewhere"
+
+
 def test_sample_text_rejects_bad_arguments(tokenizer):
     model = create_model("tiny", tokenizer)
     with pytest.raises(ValueError, match="n must be"):
         sample_text(model, tokenizer, "x", n=0)
     with pytest.raises(ValueError, match="temperature"):
         sample_text(model, tokenizer, "x", temperature=-1)
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        sample_text(model, tokenizer, "Numbers 1 2")
+
+
+def test_next_token_distribution_names_ids_beyond_the_tokenizer(tokenizer):
+    model = create_model("tiny", tokenizer)
+    model.resize_token_embeddings(len(tokenizer) + 3)
+    tokens, probs = next_token_distribution(model, tokenizer, "1")
+    assert len(tokens) == len(probs) == len(tokenizer) + 3
+    assert tokens[-1] == f"<id {len(tokenizer) + 2}>"
 
 
 def test_untrained_next_token_distribution_is_near_uniform(tokenizer):

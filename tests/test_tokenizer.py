@@ -74,8 +74,17 @@ def test_out_of_vocabulary_characters_become_one_unk_each(tokenizer):
 
 def test_check_text_explains_what_is_outside_the_vocabulary():
     assert check_text(TRACE) == TRACE
-    with pytest.raises(ValueError, match=r"'A'.*lower-case letters"):
+    with pytest.raises(ValueError, match=r"1 character\(s\).*'A' \(try text.lower\(\)\)"):
         check_text("A+1")
+    with pytest.raises(ValueError, match=r"12 character\(s\).*, …\. The tokenizer knows"):
+        check_text("×÷±§¶©®°µ¼½¾")
+
+
+def test_unknown_characters_agrees_with_the_tokenizer(tokenizer):
+    # '|' is not in the vocabulary, even though role tokens contain it.
+    assert unknown_characters("<<s>|user|>") == ["|"]
+    assert unknown_characters("<unk>") == ["<unk>"]
+    assert unknown_characters(TRACE, tokenizer) == []
     with pytest.raises(TypeError, match="must be a str"):
         check_text(42)  # type: ignore[arg-type]
 
