@@ -37,6 +37,29 @@ def _notebooks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_sets(args: argparse.Namespace) -> int:
+    import filecmp
+    import tempfile
+
+    from r1lab.data import EVAL_DIR, write_eval_sets
+
+    if not args.check:
+        for path in write_eval_sets(args.out or EVAL_DIR):
+            print(f"wrote {path} ({sum(1 for _ in path.open())} problems)")
+        return 0
+    stale = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for fresh in write_eval_sets(Path(tmp)):
+            shipped = Path(args.out or EVAL_DIR) / fresh.name
+            if not shipped.exists() or not filecmp.cmp(fresh, shipped, shallow=False):
+                stale.append(shipped)
+    for path in stale:
+        print(f"out of date: {path} (run `r1lab eval-sets` to rebuild)", file=sys.stderr)
+    if not stale:
+        print("evaluation sets are up to date")
+    return 1 if stale else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="r1lab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -56,6 +79,15 @@ def main(argv: list[str] | None = None) -> int:
         "--save", action="store_true", help="write the outputs back into the notebooks"
     )
     nbs.set_defaults(func=_notebooks)
+
+    evs = sub.add_parser(
+        "eval-sets", help="write the held-out evaluation files (data/eval/*.jsonl)"
+    )
+    evs.add_argument("--out", type=Path, help="folder to write to (default: data/eval)")
+    evs.add_argument(
+        "--check", action="store_true", help="only check the files match what would be written"
+    )
+    evs.set_defaults(func=_eval_sets)
 
     args = parser.parse_args(argv)
     return args.func(args)

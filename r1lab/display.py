@@ -7,6 +7,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from r1lab.course import Chapter
 from r1lab.env import PackageCheck
+from r1lab.hacks import Hack, LenientResult
+from r1lab.rewards import Verdict
 
 _CELL = "padding:2px 10px;text-align:left;border-bottom:1px solid #ddd"
 
@@ -72,3 +74,53 @@ def html_course_map(chapters: Sequence[Chapter]) -> str:
         for c in chapters
     ]
     return html_table(rows, header=["notebook", "topic", "question it answers", "status"])
+
+
+def html_verdict(verdict: Verdict, rewards: Mapping[str, float] | None = None) -> str:
+    """The verifier's checks in order (✓/✗ and why), then each reward."""
+    rows = [(name, "✓" if passed else "✗", detail) for name, passed, detail in verdict.checks]
+    parts = [
+        html_table(
+            rows, header=["check", "", "detail"], highlight=[not p for _, p, _ in verdict.checks]
+        )
+    ]
+    if verdict.parsed.ok:
+        parts.append(
+            "<p style='font-family:monospace'>think: "
+            f"{html.escape(_clip(verdict.parsed.think))}<br>answer: "
+            f"{html.escape(_clip(verdict.parsed.answer))}</p>"
+        )
+    for name, value in (rewards or {"reward": verdict.reward}).items():
+        colour = "#1e7b34" if value == 1.0 else "#b03a2e"
+        parts.append(
+            f"<span style='display:inline-block;margin:2px 12px 2px 0'><code>{html.escape(name)}"
+            f"</code> = <b style='color:{colour}'>{value:g}</b></span>"
+        )
+    parts.append(f"<p><i>{html.escape(verdict.reason)}</i></p>")
+    return "".join(parts)
+
+
+def _clip(text: str | None, limit: int = 300) -> str:
+    text = text or ""
+    return text if len(text) <= limit else text[:limit] + f"… ({len(text)} characters)"
+
+
+def html_hack_gallery(hacks: Sequence[Hack], lenient: Sequence[LenientResult]) -> str:
+    """Each hack with what the lenient verifier paid (red when it paid) and what ours paid."""
+    rows, paid = [], []
+    for hack, result in zip(hacks, lenient, strict=True):
+        shown = f"{result.score:g}" if result.score is not None else result.outcome
+        rows.append(
+            (
+                hack.name,
+                _clip(hack.completion, 60),
+                hack.numbers,
+                hack.target,
+                shown,
+                f"{hack.ours():g}",
+                hack.why,
+            )
+        )
+        paid.append(result.score is None or result.score > 0)
+    header = ["hack", "completion", "numbers", "target", "lenient", "ours", "why ours says no"]
+    return html_table(rows, header=header, highlight=paid)

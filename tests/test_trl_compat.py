@@ -93,3 +93,58 @@ def test_grpo_trainer_takes_a_step_with_a_rule_based_reward(tmp_path, tokenizer)
     logged = [h for h in trainer.state.log_history if "reward" in h]
     assert logged and 0.0 <= logged[0]["reward"] <= 1.0
     assert "frac_reward_zero_std" in logged[0]
+
+
+def test_grpo_trainer_uses_the_course_dataset_and_rewards(tmp_path, tokenizer):
+    from r1lab.data import countdown_dataset
+    from r1lab.rewards import countdown_reward, format_reward
+
+    model = create_model("tiny", tokenizer, seed=0)
+    calls = []
+
+    def spy(completions, numbers, target, **kwargs):
+        calls.append((completions, numbers, target))
+        return countdown_reward(completions, numbers=numbers, target=target, **kwargs)
+
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=[format_reward, spy],
+        args=GRPOConfig(
+            **_common(tmp_path),
+            per_device_train_batch_size=8,
+            num_generations=4,
+            max_completion_length=16,
+            gradient_checkpointing=False,
+            disable_dropout=True,
+            beta=0.0,
+            loss_type="dapo",
+        ),
+        train_dataset=countdown_dataset(16, seed=0),
+        processing_class=tokenizer,
+    )
+    trainer.train()
+    completions, numbers, target = calls[0]
+    assert isinstance(completions[0], list) and completions[0][0]["role"] == "assistant"
+    assert len(numbers) == len(target) == len(completions)
+    assert all(
+        isinstance(n, list) and isinstance(t, int) for n, t in zip(numbers, target, strict=True)
+    )
+    logged = next(h for h in trainer.state.log_history if "reward" in h)
+    assert "rewards/format_reward/mean" in logged and "rewards/spy/mean" in logged
+
+
+def test_sft_trainer_learns_from_cold_start_traces_only(tmp_path, tokenizer):
+    from r1lab.data import countdown_trace_dataset
+
+    dataset = countdown_trace_dataset(16, seed=0, retry_rate=0.5)
+    trainer = SFTTrainer(
+        model=create_model("tiny", tokenizer, seed=0),
+        args=SFTConfig(**_common(tmp_path), per_device_train_batch_size=8),
+        train_dataset=dataset,
+        processing_class=tokenizer,
+    )
+    batch = next(iter(trainer.get_train_dataloader()))
+    ids, labels = batch["input_ids"][0], batch["labels"][0]
+    text = tokenizer.decode(ids[labels != -100].tolist())
+    assert text.startswith("<think>") and text.endswith("</answer></s>"), text
+    assert trainer.train().training_loss > 0

@@ -1,0 +1,152 @@
+"""``datasets.Dataset`` builders for the tasks, and the fixed held-out evaluation files.
+
+Prompts are chat messages by default (``[{"role": "user", "content": ...}]``), the format
+TRL's trainers apply the tokenizer's chat template to; ``chat=False`` gives plain strings.
+Problem columns (``numbers``/``target`` for Countdown, ``answer`` for arithmetic) travel
+with every row, so TRL hands them to the reward functions.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from datasets import Dataset
+
+from r1lab.paths import DATA_DIR
+from r1lab.tasks import arithmetic, countdown
+
+EVAL_DIR = DATA_DIR / "eval"
+
+
+def _prompt(text: str, chat: bool) -> object:
+    return [{"role": "user", "content": text}] if chat else text
+
+
+def _completion(text: str, chat: bool) -> object:
+    return [{"role": "assistant", "content": text}] if chat else text
+
+
+def countdown_dataset(
+    n: int,
+    seed: int,
+    spec: countdown.CountdownSpec | None = None,
+    split: str = "train",
+    chat: bool = True,
+) -> Dataset:
+    """Countdown prompts for RL: columns ``prompt``, ``numbers``, ``target``."""
+    problems = countdown.generate(n, seed, spec, split)
+    return Dataset.from_list(
+        [{"prompt": _prompt(p.prompt(), chat), **p.to_row()} for p in problems]
+    )
+
+
+def countdown_trace_dataset(
+    n: int,
+    seed: int,
+    spec: countdown.CountdownSpec | None = None,
+    retry_rate: float = 0.1,
+    max_attempts: int = 3,
+    chat: bool = True,
+) -> Dataset:
+    """Cold-start examples for SFT: ``prompt`` and ``completion`` (a trace), plus the
+    problem columns. Always from the training split."""
+    problems = countdown.generate(n, seed, spec, "train")
+    rng = random.Random(f"traces:{seed}")
+    rows = []
+    for p in problems:
+        trace = countdown.write_trace(p, rng, retry_rate=retry_rate, max_attempts=max_attempts)
+        rows.append(
+            {"prompt": _prompt(p.prompt(), chat), "completion": _completion(trace, chat)}
+            | p.to_row()
+        )
+    return Dataset.from_list(rows)
+
+
+def arithmetic_dataset(
+    n: int,
+    seed: int,
+    spec: arithmetic.ArithmeticSpec | None = None,
+    split: str = "train",
+    chat: bool = True,
+    traces: bool = False,
+) -> Dataset:
+    """Arithmetic prompts (``prompt``, ``expression``, ``answer``), with ``completion``
+    traces when ``traces`` is true."""
+    rows = []
+    for p in arithmetic.generate(n, seed, spec, split):
+        row = {"prompt": _prompt(p.prompt(), chat), **p.to_row()}
+        if traces:
+            row["completion"] = _completion(arithmetic.write_trace(p), chat)
+        rows.append(row)
+    return Dataset.from_list(rows)
+
+
+# ---------------------------------------------------------------------------- held-out files
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    """A fixed held-out file: what generates it, so it can always be rebuilt exactly."""
+
+    name: str
+    size: int
+    seed: int
+    description: str
+
+    @property
+    def filename(self) -> str:
+        return f"{self.name}.jsonl"
+
+    def problems(self) -> list:
+        if self.name == "countdown":
+            return countdown.generate(self.size, self.seed, countdown.CountdownSpec(), "eval")
+        return arithmetic.generate(self.size, self.seed, arithmetic.ArithmeticSpec(), "eval")
+
+
+EVAL_SETS = (
+    EvalSet("countdown", 200, 2026, "3 numbers from 1-9, targets 1-99, whole-number steps"),
+    EvalSet("arithmetic", 500, 2026, "3 operands from 1-20 with + - *"),
+)
+
+
+def eval_rows(eval_set: EvalSet) -> list[dict]:
+    return [
+        {"id": f"{eval_set.name}-{i:04d}", "prompt": p.prompt(), **p.to_row()}
+        for i, p in enumerate(eval_set.problems())
+    ]
+
+
+def write_eval_sets(out_dir: Path = EVAL_DIR) -> list[Path]:
+    """(Re)write every held-out file; the output is the same byte for byte on every run."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for eval_set in EVAL_SETS:
+        path = out_dir / eval_set.filename
+        lines = [json.dumps(row, separators=(",", ":")) for row in eval_rows(eval_set)]
+        path.write_text("\n".join(lines) + "\n")
+        paths.append(path)
+    return paths
+
+
+def load_eval(
+    name: str, n: int | None = None, chat: bool = True, eval_dir: Path = EVAL_DIR
+) -> Dataset:
+    """The held-out set ``name`` (first ``n`` rows) as a Dataset with chat prompts."""
+    names = [s.name for s in EVAL_SETS]
+    if name not in names:
+        raise ValueError(f"unknown evaluation set {name!r}: choose one of {names}")
+    path = Path(eval_dir) / f"{name}.jsonl"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: rebuild it with `r1lab eval-sets`")
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    if n is not None:
+        if n < 1:
+            raise ValueError(f"n must be ≥ 1 (got {n})")
+        rows = rows[:n]
+    for row in rows:
+        row["prompt"] = _prompt(row["prompt"], chat)
+    return Dataset.from_list(rows)

@@ -1,0 +1,326 @@
+"""Rule-based rewards: exact, fast, and impossible to fool with the usual tricks.
+
+Model text never reaches ``eval``. An answer is parsed by Python's ``ast`` module after
+cheap checks (length, characters, digits per number, nesting depth), walked over an
+allow-list (binary ``+ - * /``, parentheses, non-negative integer literals), and evaluated
+with exact ``Fraction`` arithmetic. Every check is linear in the input, so no completion,
+however long or nasty, takes more than a few milliseconds; none raises.
+
+The reward functions have TRL's signature, ``fn(completions, **columns) -> list[float]``,
+and accept plain strings or chat-message lists, so the same functions serve the
+from-scratch GRPO loop and ``trl.GRPOTrainer``.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from r1lab.tasks.expressions import Expr
+
+TAGS = ("<think>", "</think>", "<answer>", "</answer>")
+# End-of-sequence markers a completion may end with when decoded with special tokens.
+EOS_MARKERS = ("</s>", "<|endoftext|>", "<|im_end|>", "<eos>", "<|eot_id|>")
+
+MAX_EXPRESSION_CHARS = 100
+MAX_DIGITS = 6  # per number literal: 999,999 is plenty for the course's tasks
+MAX_DEPTH = 12  # nested parentheses
+MAX_NODES = 64  # AST nodes (a 5-number answer needs 9 values + 4 operators + wrappers)
+_ALLOWED_CHARS = frozenset("0123456789+-*/() ")
+_OPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
+_FORBIDDEN_OPS = {
+    ast.Pow: "** (power)",
+    ast.FloorDiv: "// (floor division)",
+    ast.Mod: "% (remainder)",
+    ast.MatMult: "@",
+    ast.LShift: "<<",
+    ast.RShift: ">>",
+    ast.BitOr: "|",
+    ast.BitAnd: "&",
+    ast.BitXor: "^",
+}
+
+
+# ---------------------------------------------------------------------------- completions
+
+
+def completion_text(completion: object) -> str | None:
+    """The text of a completion: a string, or the content of the last message of a chat
+    completion (TRL passes ``[{"role": "assistant", "content": ...}]``). None otherwise."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, dict):
+        completion = [completion]
+    if isinstance(completion, (list, tuple)) and completion:
+        last = completion[-1]
+        if isinstance(last, dict) and isinstance(last.get("content"), str):
+            return last["content"]
+    return None
+
+
+@dataclass(frozen=True)
+class ParsedCompletion:
+    """The result of the format check. ``think`` and ``answer`` are set when ``ok``."""
+
+    ok: bool
+    reason: str
+    think: str | None = None
+    answer: str | None = None
+
+
+def parse_completion(completion: object) -> ParsedCompletion:
+    """Check the whole completion is ``<think>…</think><answer>…</answer>``.
+
+    Allowed around it: white space, and one end-of-sequence marker at the very end. Each
+    tag must appear exactly once, in that order, with only white space between
+    ``</think>`` and ``<answer>``; think and answer must not be empty. Tags are
+    case-sensitive.
+    """
+    text = completion_text(completion)
+    if text is None:
+        kind = type(completion).__name__
+        return ParsedCompletion(False, f"not a completion: expected text or messages, got {kind}")
+    text = text.strip()
+    for marker in EOS_MARKERS:
+        if text.endswith(marker):
+            text = text[: -len(marker)].rstrip()
+            break
+    if not text:
+        return ParsedCompletion(False, "empty completion")
+    for tag in TAGS:
+        count = text.count(tag)
+        if count != 1:
+            what = "missing" if count == 0 else f"appears {count} times"
+            return ParsedCompletion(False, f"{tag} {what}: each tag must appear exactly once")
+    if not text.startswith("<think>"):
+        return ParsedCompletion(False, "text before <think>: the completion must start with it")
+    if not text.endswith("</answer>"):
+        return ParsedCompletion(False, "text after </answer>: the completion must end with it")
+    think_end = text.index("</think>")
+    answer_start = text.index("<answer>")
+    if not think_end < answer_start:
+        return ParsedCompletion(False, "<answer> comes before </think>: answer inside think")
+    if text[think_end + len("</think>") : answer_start].strip():
+        return ParsedCompletion(False, "text between </think> and <answer>")
+    think = text[len("<think>") : think_end].strip()
+    answer = text[answer_start + len("<answer>") : -len("</answer>")].strip()
+    if not think:
+        return ParsedCompletion(False, "empty <think>: the reasoning is missing")
+    if not answer:
+        return ParsedCompletion(False, "empty <answer>")
+    return ParsedCompletion(True, "well formed", think, answer)
+
+
+# ---------------------------------------------------------------------------- expressions
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The result of checking an answer expression: ``value`` is set when ``ok``."""
+
+    ok: bool
+    reason: str
+    value: Fraction | None = None
+    numbers: tuple[int, ...] = ()
+    expr: Expr | None = field(default=None, repr=False)
+
+
+def evaluate_expression(text: object, integer_only: bool = False) -> Evaluation:
+    """Parse and evaluate an answer over the allow-list, exactly; never raises.
+
+    ``integer_only`` rejects any intermediate value that is not a whole number (the
+    classic Countdown rule). Division by zero is rejected.
+    """
+    if not isinstance(text, str):
+        return Evaluation(False, f"not text: {type(text).__name__}")
+    text = text.strip()
+    if not text:
+        return Evaluation(False, "empty expression")
+    if len(text) > MAX_EXPRESSION_CHARS:
+        return Evaluation(False, f"too long: {len(text)} characters (limit {MAX_EXPRESSION_CHARS})")
+    bad = next((c for c in text if c not in _ALLOWED_CHARS), None)
+    if bad is not None:
+        return Evaluation(False, f"character {bad!r} is not allowed: only digits, + - * / ( )")
+    if re.search(rf"\d{{{MAX_DIGITS + 1}}}", text):
+        return Evaluation(False, f"a number has more than {MAX_DIGITS} digits")
+    depth = 0
+    for c in text:
+        depth += (c == "(") - (c == ")")
+        if depth < 0:
+            return Evaluation(False, "unbalanced parentheses: ')' before its '('")
+        if depth > MAX_DEPTH:
+            return Evaluation(False, f"parentheses nested deeper than {MAX_DEPTH}")
+    if depth:
+        return Evaluation(False, "unbalanced parentheses: a '(' is never closed")
+    try:
+        tree = ast.parse(text, mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return Evaluation(False, "not a valid expression")
+    for count, _ in enumerate(ast.walk(tree), start=1):
+        if count > MAX_NODES:
+            return Evaluation(False, f"more than {MAX_NODES} syntax nodes")
+    try:
+        expr = _to_expr(tree.body)
+    except _Rejected as err:
+        return Evaluation(False, str(err))
+    for step in expr.steps():
+        if step.op == "/" and step.right == 0:
+            return Evaluation(False, "division by zero")
+        if integer_only and step.result.denominator != 1:
+            return Evaluation(False, f"{step} is not a whole number (the rules forbid fractions)")
+    return Evaluation(True, "valid", expr.value, tuple(expr.leaves()), expr)
+
+
+class _Rejected(Exception):
+    pass
+
+
+def _to_expr(node: ast.AST) -> Expr:
+    if isinstance(node, ast.BinOp):
+        op = _OPS.get(type(node.op))
+        if op is None:
+            name = _FORBIDDEN_OPS.get(type(node.op), type(node.op).__name__)
+            raise _Rejected(f"operator {name} is not allowed: only + - * /")
+        return Expr.node(op, _to_expr(node.left), _to_expr(node.right))
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        return Expr.leaf(node.value)
+    if isinstance(node, ast.UnaryOp):
+        raise _Rejected("unary signs (like -3) are not allowed: operators take two numbers")
+    raise _Rejected(f"{type(node).__name__} is not allowed: only numbers, + - * / and ( )")
+
+
+def parse_expression(text: str) -> Expr | None:
+    """The expression tree of a valid answer, or None."""
+    result = evaluate_expression(text)
+    return result.expr if result.ok else None
+
+
+# ---------------------------------------------------------------------------- verdicts
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Everything the verifier decided about one completion, in order, for display."""
+
+    reward: float
+    reason: str
+    parsed: ParsedCompletion
+    evaluation: Evaluation | None = None
+    checks: tuple[tuple[str, bool, str], ...] = ()  # (check, passed, detail)
+
+
+def _multiset_problem(used: Sequence[int], given: Sequence[int]) -> str | None:
+    used_c, given_c = Counter(used), Counter(given)
+    for n in sorted(used_c):
+        if n not in given_c:
+            return f"uses {n}, which is not one of the given numbers"
+        if used_c[n] > given_c[n]:
+            return f"uses {n} {used_c[n]} times but it is given {given_c[n]} time(s)"
+    missing = sorted((given_c - used_c).elements())
+    if missing:
+        return f"does not use {', '.join(map(str, missing))}: each number exactly once"
+    return None
+
+
+def _check_problem(numbers: object, target: object) -> tuple[tuple[int, ...], int]:
+    """Problem columns come from our datasets; malformed ones are a bug, so they raise."""
+    if not isinstance(numbers, (list, tuple)) or not all(
+        type(n) is int and n >= 0 for n in numbers
+    ):
+        raise TypeError(f"numbers must be a list of non-negative ints (got {numbers!r})")
+    if type(target) is not int:
+        raise TypeError(f"target must be an int (got {target!r})")
+    return tuple(numbers), target
+
+
+def check_countdown(
+    completion: object, numbers: Sequence[int], target: int, integer_only: bool = False
+) -> Verdict:
+    """The Countdown verdict for one completion, with each check and why."""
+    numbers, target = _check_problem(numbers, target)
+    parsed = parse_completion(completion)
+    checks = [("format", parsed.ok, parsed.reason)]
+    if not parsed.ok:
+        return Verdict(0.0, parsed.reason, parsed, None, tuple(checks))
+    ev = evaluate_expression(parsed.answer, integer_only=integer_only)
+    checks.append(("expression", ev.ok, ev.reason if not ev.ok else f"parsed as {ev.expr}"))
+    if not ev.ok:
+        return Verdict(0.0, ev.reason, parsed, ev, tuple(checks))
+    problem = _multiset_problem(ev.numbers, numbers)
+    detail = problem or f"uses {' '.join(map(str, sorted(ev.numbers)))}, each once"
+    checks.append(("numbers", problem is None, detail))
+    if problem:
+        return Verdict(0.0, problem, parsed, ev, tuple(checks))
+    shown = ev.value if ev.value.denominator != 1 else ev.value.numerator
+    hit = ev.value == target
+    checks.append(("value", hit, f"{shown} {'=' if hit else '≠'} {target}"))
+    if not hit:
+        return Verdict(0.0, f"value {shown} is not the target {target}", parsed, ev, tuple(checks))
+    return Verdict(1.0, "correct", parsed, ev, tuple(checks))
+
+
+def check_arithmetic(completion: object, answer: int) -> Verdict:
+    """The arithmetic verdict: a well-formed completion whose answer is the integer."""
+    if type(answer) is not int:
+        raise TypeError(f"answer must be an int (got {answer!r})")
+    parsed = parse_completion(completion)
+    checks = [("format", parsed.ok, parsed.reason)]
+    if not parsed.ok:
+        return Verdict(0.0, parsed.reason, parsed, None, tuple(checks))
+    if not re.fullmatch(rf"-?\d{{1,{MAX_DIGITS * 2}}}", parsed.answer):
+        reason = "the answer must be a whole number written with digits"
+        checks.append(("number", False, reason))
+        return Verdict(0.0, reason, parsed, None, tuple(checks))
+    hit = int(parsed.answer) == answer
+    checks.append(("value", hit, f"{parsed.answer} {'=' if hit else '≠'} {answer}"))
+    return Verdict(float(hit), "correct" if hit else "wrong value", parsed, None, tuple(checks))
+
+
+# ---------------------------------------------------------------------------- TRL rewards
+
+
+def _column(name: str, values: object, n: int) -> list:
+    """A dataset column as a list (lists, tuples and ``datasets`` columns are fine)."""
+    ok = not isinstance(values, (str, bytes, dict)) and hasattr(values, "__len__")
+    if not ok or len(values) != n:
+        got = len(values) if ok else type(values).__name__
+        raise ValueError(f"{name} must be a list with one entry per completion ({n}), got {got}")
+    return list(values)
+
+
+def format_reward(completions: Sequence[object], **kwargs: object) -> list[float]:
+    """1.0 for each completion that is exactly ``<think>…</think><answer>…</answer>``."""
+    return [1.0 if parse_completion(c).ok else 0.0 for c in completions]
+
+
+def countdown_reward(
+    completions: Sequence[object],
+    numbers: Sequence[Sequence[int]],
+    target: Sequence[int],
+    **kwargs: object,
+) -> list[float]:
+    """1.0 for each completion whose answer reaches the target using each number once.
+
+    An optional ``integer_only`` column (one bool per completion) applies the classic rule
+    that no intermediate value may be a fraction; by default exact rationals are fine.
+    """
+    n = len(completions)
+    numbers, target = _column("numbers", numbers, n), _column("target", target, n)
+    integer_only = kwargs.get("integer_only")
+    flags = [False] * n if integer_only is None else _column("integer_only", integer_only, n)
+    return [
+        check_countdown(c, nums, t, bool(flag)).reward
+        for c, nums, t, flag in zip(completions, numbers, target, flags, strict=True)
+    ]
+
+
+def arithmetic_reward(
+    completions: Sequence[object], answer: Sequence[int], **kwargs: object
+) -> list[float]:
+    """1.0 for each well-formed completion whose answer is the right whole number."""
+    answers = _column("answer", answer, len(completions))
+    return [check_arithmetic(c, a).reward for c, a in zip(completions, answers, strict=True)]

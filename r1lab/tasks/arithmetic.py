@@ -1,0 +1,110 @@
+"""Arithmetic, the warm-up task: compute the value of an expression such as ``23+45*2``.
+
+Same interface as :mod:`r1lab.tasks.countdown`: a spec, a seeded :func:`generate`, a
+:func:`solve` and a :func:`write_trace` that evaluates step by step::
+
+    <think>45*2=90,23+90=113</think><answer>113</answer>
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from r1lab.tasks.expressions import Expr, random_expression
+from r1lab.tasks.splits import SPLITS, split_of
+
+NAME = "arithmetic"
+
+
+@dataclass(frozen=True)
+class ArithmeticSpec:
+    """Difficulty knobs: how many operands, how large, which operators."""
+
+    n_operands: int = 3
+    max_operand: int = 20
+    ops: str = "+-*"
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.n_operands <= 6:
+            raise ValueError(f"n_operands must be between 2 and 6 (got {self.n_operands})")
+        if not 1 <= self.max_operand <= 9999:
+            raise ValueError(f"max_operand must be between 1 and 9999 (got {self.max_operand})")
+        if not self.ops or set(self.ops) - set("+-*/"):
+            raise ValueError(f"ops must be a non-empty subset of '+-*/' (got {self.ops!r})")
+
+
+@dataclass(frozen=True)
+class ArithmeticProblem:
+    expression: str
+    answer: int
+
+    def prompt(self) -> str:
+        return f"compute {self.expression}"
+
+    def key(self) -> str:
+        return f"{NAME}:{self.expression}"
+
+    def to_row(self) -> dict:
+        return {"expression": self.expression, "answer": self.answer}
+
+
+def _parse(expression: str) -> Expr:
+    from r1lab.rewards import parse_expression  # the verifier's own safe parser
+
+    expr = parse_expression(expression)
+    if expr is None:
+        raise ValueError(f"not an arithmetic expression the course understands: {expression!r}")
+    return expr
+
+
+def solve(problem: ArithmeticProblem) -> int:
+    """The exact value (problems are generated with whole-number steps only)."""
+    value = _parse(problem.expression).value
+    if value is None or value.denominator != 1:
+        raise ValueError(f"{problem.expression!r} has no whole-number value")
+    return int(value)
+
+
+def generate(
+    n: int, seed: int, spec: ArithmeticSpec | None = None, split: str = "train"
+) -> list[ArithmeticProblem]:
+    """``n`` distinct problems from ``seed`` with whole-number steps, all from ``split``."""
+    spec = spec or ArithmeticSpec()
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS} (got {split!r})")
+    if n < 0:
+        raise ValueError(f"n must be ≥ 0 (got {n})")
+    rng = random.Random(f"{NAME}:{seed}")
+    problems: dict[str, ArithmeticProblem] = {}
+    tries = 0
+    while len(problems) < n:
+        tries += 1
+        if tries > 200 * n + 1000:
+            raise ValueError(f"could only find {len(problems)} of {n} problems for {spec}")
+        operands = [rng.randint(1, spec.max_operand) for _ in range(spec.n_operands)]
+        expr = _random_tree(operands, spec.ops, rng)
+        if expr.value is None or not expr.has_integer_steps():
+            continue
+        problem = ArithmeticProblem(str(expr), int(expr.value))
+        if split_of(problem.key()) == split and problem.key() not in problems:
+            problems[problem.key()] = problem
+    return list(problems.values())
+
+
+def _random_tree(operands: list[int], ops: str, rng: random.Random) -> Expr:
+    expr = random_expression(operands, rng)
+
+    def recolour(e: Expr) -> Expr:
+        if e.is_leaf:
+            return e
+        return Expr.node(rng.choice(ops), recolour(e.left), recolour(e.right))
+
+    return recolour(expr)
+
+
+def write_trace(problem: ArithmeticProblem, rng: random.Random | None = None) -> str:
+    """The step-by-step evaluation and the value. ``rng`` is unused (same interface)."""
+    expr = _parse(problem.expression)
+    steps = ",".join(str(s) for s in expr.steps())
+    return f"<think>{steps}</think><answer>{problem.answer}</answer>"

@@ -1,0 +1,260 @@
+"""Countdown: reach a target with + - * / and parentheses, using each given number once.
+
+* :func:`generate` draws problems from a seed; every problem has a solution (the target is
+  picked among the values the numbers can reach).
+* :func:`solve` is the reference solver: exhaustive over expression trees, exact arithmetic.
+* :func:`write_trace` writes a cold-start completion: a search that tries candidate
+  expressions, computes each step, checks the result against the target, and on a miss
+  writes "wait" and tries again.
+
+The trace grammar (what the model learns to write inside ``<think>``)::
+
+    think   := attempt (" wait " attempt)*
+    attempt := step ("," step)* " " verdict
+    step    := a op b "=" result            e.g. 3*4=12
+    verdict := "ok" | "no"                  ok exactly when the last result is the target
+
+    <think>3+4=7,7*5=35 no wait 3*4=12,12+5=17 ok</think><answer>3*4+5</answer>
+
+Attempts and retries are therefore countable by a parser (:func:`parse_think`).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from r1lab.tasks.expressions import OPS, Expr, all_expressions, apply, random_expression
+from r1lab.tasks.splits import SPLITS, split_of
+
+NAME = "countdown"
+MAX_NUMBERS = 5
+
+
+@dataclass(frozen=True)
+class CountdownSpec:
+    """Difficulty knobs. The defaults are the course's task: 3 numbers from 1–9."""
+
+    n_numbers: int = 3
+    min_number: int = 1
+    max_number: int = 9
+    min_target: int = 1
+    max_target: int = 99
+    integer_only: bool = True  # every intermediate value a whole number (classic rules)
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.n_numbers <= MAX_NUMBERS:
+            raise ValueError(
+                f"n_numbers must be between 2 and {MAX_NUMBERS} (got {self.n_numbers}): "
+                "the solver enumerates every expression tree"
+            )
+        if not 0 <= self.min_number <= self.max_number <= 999:
+            raise ValueError(
+                "numbers must satisfy 0 ≤ min_number ≤ max_number ≤ 999 "
+                f"(got {self.min_number}..{self.max_number})"
+            )
+        if not 0 <= self.min_target <= self.max_target <= 99_999:
+            raise ValueError(
+                "targets must satisfy 0 ≤ min_target ≤ max_target ≤ 99999 "
+                f"(got {self.min_target}..{self.max_target})"
+            )
+
+
+@dataclass(frozen=True)
+class CountdownProblem:
+    numbers: tuple[int, ...]
+    target: int
+
+    def prompt(self) -> str:
+        """The user's message, in the model's (lower-case, character) vocabulary."""
+        return f"use {' '.join(map(str, self.numbers))} to make {self.target}"
+
+    def key(self) -> str:
+        """Identity for de-duplication and the train/eval split: order of numbers ignored."""
+        return f"{NAME}:{','.join(map(str, sorted(self.numbers)))}:{self.target}"
+
+    def to_row(self) -> dict:
+        return {"numbers": list(self.numbers), "target": self.target}
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt parsed from the think text."""
+
+    text: str
+    steps: list[tuple[int, str, int, int]] = field(default_factory=list)
+    verdict: str | None = None  # "ok", "no" or None when missing
+
+    @property
+    def value(self) -> int | None:
+        return self.steps[-1][3] if self.steps else None
+
+    def arithmetic_ok(self) -> bool:
+        """Every step's result is what its operation gives."""
+        for a, op, b, result in self.steps:
+            if apply(op, Fraction(a), Fraction(b)) != result:
+                return False
+        return bool(self.steps)
+
+    def check_ok(self, target: int) -> bool:
+        """The verdict says "ok" exactly when the attempt reached the target."""
+        return self.verdict == ("ok" if self.value == target else "no")
+
+
+def reachable(numbers: Sequence[int], integer_only: bool = True) -> dict[Fraction, Expr]:
+    """Every value an expression using all the numbers can take, with one expression each.
+
+    Dynamic programming over subsets of positions, so it stays fast for 5 numbers where
+    enumerating trees would not.
+    """
+    n = len(numbers)
+    if n == 0:
+        return {}
+    table: dict[int, dict[Fraction, Expr]] = {
+        1 << i: {Fraction(x): Expr.leaf(x)} for i, x in enumerate(numbers)
+    }
+    for mask in range(1, 1 << n):
+        if mask in table:
+            continue
+        values: dict[Fraction, Expr] = {}
+        sub = (mask - 1) & mask
+        while sub:
+            rest = mask ^ sub
+            for a, ea in table[sub].items():
+                for b, eb in table[rest].items():
+                    for op in OPS:
+                        v = apply(op, a, b)
+                        if v is None or v in values or (integer_only and v.denominator != 1):
+                            continue
+                        values[v] = Expr.node(op, ea, eb)
+            sub = (sub - 1) & mask
+        table[mask] = values
+    return table[(1 << n) - 1]
+
+
+def solve(
+    problem: CountdownProblem, integer_only: bool = True, limit: int | None = None
+) -> list[Expr]:
+    """All distinct solutions (by text), shortest first; at most ``limit`` of them."""
+    target = Fraction(problem.target)
+    seen: dict[str, Expr] = {}
+    for expr in all_expressions(problem.numbers):
+        if expr.value != target or (integer_only and not expr.has_integer_steps()):
+            continue
+        seen.setdefault(str(expr), expr)
+    solutions = sorted(seen.values(), key=lambda e: (len(str(e)), str(e)))
+    return solutions if limit is None else solutions[:limit]
+
+
+def generate(
+    n: int,
+    seed: int,
+    spec: CountdownSpec | None = None,
+    split: str = "train",
+) -> list[CountdownProblem]:
+    """``n`` distinct solvable problems from ``seed``, all from the given split.
+
+    The split is a fixed function of the problem (:func:`r1lab.tasks.splits.split_of`), so
+    training problems never coincide with held-out ones, whatever the seeds.
+    """
+    spec = spec or CountdownSpec()
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS} (got {split!r})")
+    if n < 0:
+        raise ValueError(f"n must be ≥ 0 (got {n})")
+    rng = random.Random(f"{NAME}:{seed}")
+    problems: dict[str, CountdownProblem] = {}
+    tries = 0
+    while len(problems) < n:
+        tries += 1
+        if tries > 200 * n + 1000:
+            raise ValueError(
+                f"could only find {len(problems)} of {n} distinct problems for {spec}: "
+                "widen the number or target range"
+            )
+        numbers = tuple(
+            rng.randint(spec.min_number, spec.max_number) for _ in range(spec.n_numbers)
+        )
+        targets = sorted(
+            int(v)
+            for v in reachable(numbers, spec.integer_only)
+            if v.denominator == 1 and spec.min_target <= v <= spec.max_target
+        )
+        if not targets:
+            continue
+        problem = CountdownProblem(numbers, rng.choice(targets))
+        if split_of(problem.key()) == split and problem.key() not in problems:
+            problems[problem.key()] = problem
+    return list(problems.values())
+
+
+def _attempt_text(expr: Expr, target: int) -> str:
+    steps = ",".join(str(s) for s in expr.steps())
+    return f"{steps} {'ok' if expr.value == target else 'no'}"
+
+
+def write_trace(
+    problem: CountdownProblem,
+    rng: random.Random,
+    *,
+    retry_rate: float = 0.1,
+    max_attempts: int = 3,
+    solution: Expr | None = None,
+) -> str:
+    """A cold-start completion ``<think>…</think><answer>…</answer>`` for ``problem``.
+
+    With probability ``retry_rate`` the trace first shows 1 to ``max_attempts - 1`` wrong
+    attempts, each computed step by step, checked ("no") and followed by "wait"; the last
+    attempt is a solution, checked "ok", and is the answer. All arithmetic is exact, and
+    wrong attempts never go below zero (nor does the solution, where one exists).
+    """
+    if not 0.0 <= retry_rate <= 1.0:
+        raise ValueError(f"retry_rate must be between 0 and 1 (got {retry_rate})")
+    if not 1 <= max_attempts <= 8:
+        raise ValueError(f"max_attempts must be between 1 and 8 (got {max_attempts})")
+    if solution is None:
+        solutions = solve(problem)
+        if not solutions:
+            raise ValueError(f"{problem} has no solution with whole-number steps")
+        # Prefer solutions that never go below zero: they read most naturally.
+        solution = rng.choice([s for s in solutions if s.has_natural_steps()] or solutions)
+    if solution.value != problem.target or not solution.has_integer_steps():
+        raise ValueError(f"{solution} is not a whole-number solution of {problem}")
+    misses = 0
+    if max_attempts > 1 and rng.random() < retry_rate:
+        misses = rng.randint(1, max_attempts - 1)
+    attempts: list[str] = []
+    for _ in range(50 * misses):
+        if len(attempts) == misses:
+            break
+        guess = random_expression(problem.numbers, rng)
+        if not guess.has_natural_steps() or guess.value == problem.target:
+            continue
+        text = _attempt_text(guess, problem.target)
+        if text not in attempts:
+            attempts.append(text)
+    attempts.append(_attempt_text(solution, problem.target))
+    return f"<think>{' wait '.join(attempts)}</think><answer>{solution}</answer>"
+
+
+_STEP = re.compile(r"(-?\d{1,9})([-+*/])(-?\d{1,9})=(-?\d{1,9})")
+
+
+def parse_think(think: str) -> list[Attempt]:
+    """Split think text into attempts (at each "wait") and read their steps and verdicts.
+
+    Tolerant by design: it reads whatever a model wrote, so unreadable pieces simply yield
+    no steps or no verdict.
+    """
+    attempts = []
+    for chunk in re.split(r"\bwait\b", think[:10_000]):
+        chunk = chunk.strip(" ,.")
+        if not chunk:
+            continue
+        steps = [(int(a), op, int(b), int(r)) for a, op, b, r in _STEP.findall(chunk)]
+        verdict = re.findall(r"\b(ok|no)\b", chunk)
+        attempts.append(Attempt(chunk, steps, verdict[-1] if verdict else None))
+    return attempts

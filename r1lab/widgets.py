@@ -1,0 +1,72 @@
+"""ipywidgets panels for the notebooks. Builders return widgets; the logic they call is
+plain functions elsewhere in r1lab, which the tests call directly.
+
+Every interactive panel is a container with the CSS class ``r1lab-panel``; the controls a
+learner changes carry ``r1lab-control``, the button that runs it ``r1lab-run`` and the
+output it drives ``r1lab-output``. The browser tests find panels by these classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import ipywidgets as w
+
+from r1lab.display import html_verdict
+from r1lab.rewards import check_countdown, countdown_reward, format_reward
+from r1lab.tasks.countdown import CountdownProblem, parse_think
+
+PANEL, CONTROL, RUN, OUTPUT = "r1lab-panel", "r1lab-control", "r1lab-run", "r1lab-output"
+
+
+def verdict_html(completion: str, problem: CountdownProblem) -> str:
+    """What the reward playground shows: each check, the attempts in think, each reward."""
+    columns = {"numbers": [list(problem.numbers)], "target": [problem.target]}
+    verdict = check_countdown(completion, problem.numbers, problem.target)
+    rewards = {
+        "format_reward": format_reward([completion])[0],
+        "countdown_reward": countdown_reward([completion], **columns)[0],
+    }
+    html = f"<p>problem: <code>{problem.prompt()}</code></p>" + html_verdict(verdict, rewards)
+    if verdict.parsed.ok:
+        attempts = parse_think(verdict.parsed.think)
+        retries = max(len(attempts) - 1, 0)
+        right = sum(a.arithmetic_ok() for a in attempts)
+        html += (
+            f"<p>reasoning: {len(attempts)} attempt(s), {retries} retry(ies) after “wait”, "
+            f"{right} with correct arithmetic. (Not rewarded: only the answer is.)</p>"
+        )
+    return html
+
+
+def reward_playground(problems: Sequence[CountdownProblem], completion: str = "") -> w.VBox:
+    """A text box for any completion, a problem picker and a Score button; the output shows
+    the parse, each reward and why."""
+    if not problems:
+        raise ValueError("reward_playground needs at least one problem")
+    text = w.Textarea(
+        value=completion,
+        placeholder="<think>…</think><answer>…</answer>",
+        continuous_update=False,
+        layout=w.Layout(width="100%", height="80px"),
+    )
+    picker = w.Dropdown(
+        options=[(p.prompt(), i) for i, p in enumerate(problems)], value=0, description="problem"
+    )
+    button = w.Button(description="Score", button_style="primary", icon="check")
+    out = w.HTML()
+    for widget, cls in ((text, CONTROL), (picker, CONTROL), (button, RUN), (out, OUTPUT)):
+        widget.add_class(cls)
+
+    def update(*_: object) -> None:
+        out.value = verdict_html(text.value, problems[picker.value])
+
+    text.observe(update, names="value")
+    picker.observe(update, names="value")
+    button.on_click(update)
+    update()
+    panel = w.VBox(
+        [w.HTML("<b>Type any completion and press Score.</b>"), text, w.HBox([picker, button]), out]
+    )
+    panel.add_class(PANEL)
+    return panel

@@ -1,0 +1,56 @@
+"""The reward playground: a real widget tree whose output follows its controls."""
+
+from __future__ import annotations
+
+import ipywidgets as w
+import pytest
+
+from r1lab.display import html_hack_gallery, html_verdict
+from r1lab.hacks import GALLERY, LenientResult
+from r1lab.rewards import check_countdown
+from r1lab.tasks.countdown import CountdownProblem
+from r1lab.widgets import CONTROL, OUTPUT, PANEL, RUN, reward_playground, verdict_html
+
+PROBLEMS = [CountdownProblem((3, 4, 5), 17), CountdownProblem((2, 5, 4), 10)]
+GOOD = "<think>3*4=12,12+5=17 ok</think><answer>3*4+5</answer>"
+
+
+def _find(widget, cls):
+    found = [widget] if cls in widget._dom_classes else []
+    for child in getattr(widget, "children", ()):
+        found += _find(child, cls)
+    return found
+
+
+def test_playground_follows_text_problem_and_button():
+    panel = reward_playground(PROBLEMS, GOOD)
+    assert PANEL in panel._dom_classes
+    text, picker = _find(panel, CONTROL)
+    [button], [out] = _find(panel, RUN), _find(panel, OUTPUT)
+    assert isinstance(text, w.Textarea) and isinstance(picker, w.Dropdown)
+    assert "countdown_reward</code> = <b style='color:#1e7b34'>1" in out.value
+    picker.value = 1  # the same completion is wrong for the other problem
+    assert "countdown_reward</code> = <b style='color:#b03a2e'>0" in out.value
+    text.value = "<answer>2.5*4</answer>"
+    assert "&lt;think&gt; missing" in out.value
+    out.value = ""
+    button.click()
+    assert "&lt;think&gt; missing" in out.value
+    with pytest.raises(ValueError, match="at least one problem"):
+        reward_playground([])
+
+
+def test_verdict_html_counts_attempts_and_escapes_model_text():
+    html = verdict_html(
+        "<think>3+4=7,7*5=35 no wait 3*4=12,12+5=17 ok</think><answer>3*4+5</answer>", PROBLEMS[0]
+    )
+    assert "2 attempt(s), 1 retry(ies)" in html
+    nasty = "<think><script>alert(1)</script></think><answer>1</answer>"
+    assert "<script>" not in verdict_html(nasty, PROBLEMS[0])
+    assert "<script>" not in html_verdict(check_countdown(nasty, [3, 4, 5], 17))
+
+
+def test_gallery_table_marks_lenient_payouts():
+    results = [LenientResult(1.0, 0.01, "scored"), LenientResult(None, 2.0, "timed out")]
+    html = html_hack_gallery(GALLERY[:2], results)
+    assert html.count("#f8d7da") == 2 and "timed out" in html
