@@ -183,3 +183,53 @@ GALLERY: tuple[Hack, ...] = (
         "Ours rejects the operator in microseconds.",
     ),
 )
+
+
+def nasty_inputs() -> list[tuple[str, object]]:
+    """Inputs that have hung, crashed or fooled verifiers: (name, completion)."""
+    think = "<think>x</think>"
+    return [
+        ("power tower", f"{think}<answer>9**9**9</answer>"),
+        ("10,000-digit number", f"{think}<answer>{'9' * 10_000}</answer>"),
+        ("5,000 nested parentheses", f"{think}<answer>{'(' * 5000}1{')' * 5000}</answer>"),
+        ("1 MB of reasoning", "<think>" + "x" * 1_000_000 + "</think><answer>3*4+5</answer>"),
+        ("1 MB of tags", "<think>" * 100_000),
+        ("import attempt", f"{think}<answer>__import__('os').system('true')</answer>"),
+        ("unicode digits", f"{think}<answer>٣*٤+٥</answer>"),
+        ("not text", None),
+    ]
+
+
+MIXED_KINDS = ("correct trace", "trace with one random edit", "gallery hack", "nasty input")
+
+
+def mixed_batch(n: int, seed: int) -> tuple[list[object], list[list[int]], list[int], list[str]]:
+    """``n`` completions for Countdown problems, mixed as a training batch would be and
+    worse: half correct traces, 30 % traces with one random character edit, 10 % gallery
+    hacks, 10 % nasty inputs. Returns (completions, numbers, targets, kinds)."""
+    import random
+
+    from r1lab.tasks import countdown
+
+    rng = random.Random(seed)
+    problems = countdown.generate(min(n, 500), seed)
+    nasty = [c for _, c in nasty_inputs()]
+    completions, numbers, targets, kinds = [], [], [], []
+    for i in range(n):
+        problem = problems[i % len(problems)]
+        slot = i % 10
+        if slot < 5:
+            kind, text = MIXED_KINDS[0], countdown.write_trace(problem, rng, retry_rate=0.3)
+        elif slot < 8:
+            kind, text = MIXED_KINDS[1], countdown.write_trace(problem, rng)
+            j = rng.randrange(len(text))
+            text = text[:j] + rng.choice("0123456789+-*/()<>x ") + text[j + 1 :]
+        elif slot == 8:
+            kind, text = MIXED_KINDS[2], GALLERY[i % len(GALLERY)].completion
+        else:
+            kind, text = MIXED_KINDS[3], nasty[i % len(nasty)]
+        completions.append(text)
+        numbers.append(list(problem.numbers))
+        targets.append(problem.target)
+        kinds.append(kind)
+    return completions, numbers, targets, kinds

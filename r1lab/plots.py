@@ -31,3 +31,33 @@ def next_token_bars(tokens: Sequence[str], probs: torch.Tensor, top: int = 30) -
     fig.tight_layout()
     plt.close(fig)
     return fig
+
+
+def verifier_times(
+    names: Sequence[str],
+    ours: Sequence[float],
+    lenient: Sequence[float | None],
+    timeout: float,
+) -> Figure:
+    """Seconds each verifier spent per input (log scale); lenient runs that hit the
+    timeout are drawn at the timeout and marked."""
+    fig, ax = plt.subplots(figsize=(9, 0.35 * len(names) + 1.2))
+    y = range(len(names))
+    lenient_drawn = [timeout if t is None else t for t in lenient]
+    ax.barh(
+        [i + 0.2 for i in y], lenient_drawn, height=0.4, color="#c0392b", label="lenient (eval)"
+    )
+    ax.barh([i - 0.2 for i in y], ours, height=0.4, color="#2e86c1", label="ours (AST)")
+    for i, t in enumerate(lenient):
+        if t is None:
+            ax.text(timeout, i + 0.2, " hung: killed", va="center", fontsize=8)
+    ax.set_yticks(list(y), names)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlim(right=timeout * 8)
+    ax.set_xlabel("seconds to score one completion (log scale)")
+    ax.set_title("Time to score each hack: the lenient verifier runs in a fresh process")
+    ax.legend(loc="upper right")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig

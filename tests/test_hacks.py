@@ -36,3 +36,20 @@ def test_the_power_tower_hangs_the_lenient_verifier_only():
 def test_lenient_source_is_the_one_that_runs():
     assert "eval(equation" in LENIENT_VERIFIER
     assert len({h.name for h in GALLERY}) == len(GALLERY) >= 10
+
+
+def test_mixed_batch_is_seeded_and_pays_only_for_correct_answers():
+    from r1lab.hacks import MIXED_KINDS, mixed_batch
+
+    completions, numbers, targets, kinds = mixed_batch(200, seed=0)
+    assert mixed_batch(200, seed=0)[0] == completions
+    assert len(completions) == len(numbers) == len(targets) == len(kinds) == 200
+    assert {k: kinds.count(k) for k in MIXED_KINDS} == dict(
+        zip(MIXED_KINDS, [100, 60, 20, 20], strict=True)
+    )
+    rewards = countdown_reward(completions, numbers=numbers, target=targets)
+    for kind, reward in zip(kinds, rewards, strict=True):
+        if kind == "correct trace":
+            assert reward == 1.0
+        if kind in ("gallery hack", "nasty input"):
+            assert reward == 0.0

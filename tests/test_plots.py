@@ -22,3 +22,13 @@ def test_next_token_bars_shows_top_tokens_and_uniform_line():
 def test_next_token_bars_rejects_mismatched_inputs():
     with pytest.raises(ValueError, match="one probability per token"):
         next_token_bars(["a"], torch.ones(3) / 3)
+
+
+def test_verifier_times_marks_hung_runs():
+    from r1lab.plots import verifier_times
+
+    fig = verifier_times(["a", "b"], [1e-4, 2e-4], [0.02, None], timeout=2.0)
+    ax = fig.axes[0]
+    assert len(ax.patches) == 4 and ax.get_xscale() == "log"
+    assert any("hung" in t.get_text() for t in ax.texts)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b"]

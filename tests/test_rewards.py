@@ -306,7 +306,7 @@ def _shunting_yard(expr: str) -> Fraction:
 
     def reduce() -> None:
         op, b, a = ops.pop(), out.pop(), out.pop()
-        out.append({"+": a + b, "-": a - b, "*": a * b, "/": a / b}[op])
+        out.append(a + b if op == "+" else a - b if op == "-" else a * b if op == "*" else a / b)
 
     for token in re.findall(r"\d+|[-+*/()]", expr):
         if token.isdigit():

@@ -21,6 +21,7 @@ Attempts and retries are therefore countable by a parser (:func:`parse_think`).
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 from collections.abc import Sequence
@@ -139,14 +140,18 @@ def solve(
     problem: CountdownProblem, integer_only: bool = True, limit: int | None = None
 ) -> list[Expr]:
     """All distinct solutions (by text), shortest first; at most ``limit`` of them."""
-    target = Fraction(problem.target)
+    solutions = _solutions(tuple(problem.numbers), problem.target, integer_only)
+    return list(solutions if limit is None else solutions[:limit])
+
+
+@functools.lru_cache(maxsize=4096)
+def _solutions(numbers: tuple[int, ...], target: int, integer_only: bool) -> tuple[Expr, ...]:
     seen: dict[str, Expr] = {}
-    for expr in all_expressions(problem.numbers):
+    for expr in all_expressions(numbers):
         if expr.value != target or (integer_only and not expr.has_integer_steps()):
             continue
         seen.setdefault(str(expr), expr)
-    solutions = sorted(seen.values(), key=lambda e: (len(str(e)), str(e)))
-    return solutions if limit is None else solutions[:limit]
+    return tuple(sorted(seen.values(), key=lambda e: (len(str(e)), str(e))))
 
 
 def generate(
