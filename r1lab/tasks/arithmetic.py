@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass
 
 from r1lab.tasks.expressions import Expr, random_expression
-from r1lab.tasks.splits import SPLITS, split_of
+from r1lab.tasks.splits import draw_distinct
 
 NAME = "arithmetic"
 
@@ -71,25 +71,16 @@ def generate(
 ) -> list[ArithmeticProblem]:
     """``n`` distinct problems from ``seed`` with whole-number steps, all from ``split``."""
     spec = spec or ArithmeticSpec()
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS} (got {split!r})")
-    if n < 0:
-        raise ValueError(f"n must be ≥ 0 (got {n})")
     rng = random.Random(f"{NAME}:{seed}")
-    problems: dict[str, ArithmeticProblem] = {}
-    tries = 0
-    while len(problems) < n:
-        tries += 1
-        if tries > 200 * n + 1000:
-            raise ValueError(f"could only find {len(problems)} of {n} problems for {spec}")
+
+    def draw() -> ArithmeticProblem | None:
         operands = [rng.randint(1, spec.max_operand) for _ in range(spec.n_operands)]
         expr = _random_tree(operands, spec.ops, rng)
-        if expr.value is None or not expr.has_integer_steps():
-            continue
-        problem = ArithmeticProblem(str(expr), int(expr.value))
-        if split_of(problem.key()) == split and problem.key() not in problems:
-            problems[problem.key()] = problem
-    return list(problems.values())
+        if not expr.has_integer_steps():
+            return None
+        return ArithmeticProblem(str(expr), int(expr.value))
+
+    return draw_distinct(n, split, draw, str(spec))
 
 
 def _random_tree(operands: list[int], ops: str, rng: random.Random) -> Expr:

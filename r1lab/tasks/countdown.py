@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from r1lab.tasks.expressions import OPS, Expr, all_expressions, apply, random_expression
-from r1lab.tasks.splits import SPLITS, split_of
+from r1lab.tasks.splits import draw_distinct
 
 NAME = "countdown"
 MAX_NUMBERS = 5
@@ -166,20 +166,9 @@ def generate(
     training problems never coincide with held-out ones, whatever the seeds.
     """
     spec = spec or CountdownSpec()
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS} (got {split!r})")
-    if n < 0:
-        raise ValueError(f"n must be ≥ 0 (got {n})")
     rng = random.Random(f"{NAME}:{seed}")
-    problems: dict[str, CountdownProblem] = {}
-    tries = 0
-    while len(problems) < n:
-        tries += 1
-        if tries > 200 * n + 1000:
-            raise ValueError(
-                f"could only find {len(problems)} of {n} distinct problems for {spec}: "
-                "widen the number or target range"
-            )
+
+    def draw() -> CountdownProblem | None:
         numbers = tuple(
             rng.randint(spec.min_number, spec.max_number) for _ in range(spec.n_numbers)
         )
@@ -188,12 +177,9 @@ def generate(
             for v in reachable(numbers, spec.integer_only)
             if v.denominator == 1 and spec.min_target <= v <= spec.max_target
         )
-        if not targets:
-            continue
-        problem = CountdownProblem(numbers, rng.choice(targets))
-        if split_of(problem.key()) == split and problem.key() not in problems:
-            problems[problem.key()] = problem
-    return list(problems.values())
+        return CountdownProblem(numbers, rng.choice(targets)) if targets else None
+
+    return draw_distinct(n, split, draw, str(spec))
 
 
 def _attempt_text(expr: Expr, target: int) -> str:
