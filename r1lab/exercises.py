@@ -41,11 +41,21 @@ FORMAT_CASES: tuple[Case, ...] = (
     Case("<Think>3*4=12</Think><Answer>3*4+5</Answer>", 0.0, "mis-cased tags"),
     Case("<think><think>3*4=12</think></think><answer>3*4+5</answer>", 0.0, "nested think"),
     Case("<think>3*4=12,12+5=17 ok</think><answer> </answer>", 0.0, "an empty answer"),
+    Case("<think></think><answer>3*4+5</answer>", 0.0, "an empty think: the reasoning is missing"),
+    Case(
+        [
+            {"role": "user", "content": "use 3 4 5 to make 17"},
+            {"role": "assistant", "content": _OK},
+        ],
+        1.0,
+        "a chat with several messages: the last one is the completion",
+    ),
+    Case(None, 0.0, "not text at all (a bug upstream must not crash training)"),
     Case("<think>3*4=12</think> so <answer>3*4+5</answer>", 0.0, "text between the blocks"),
 )
 
 
-@dataclass
+@dataclass(repr=False)
 class ExerciseReport:
     """What a learner's function returned on each case, and whether that was right."""
 
@@ -72,7 +82,7 @@ class ExerciseReport:
             return f"{self.name}: all {n} cases pass. Well done."
         return f"{self.name}: {n} of {len(self.cases)} cases pass; the red rows show what to fix."
 
-    def __str__(self) -> str:
+    def __repr__(self) -> str:  # what a notebook shows where HTML is not rendered
         return self.summary()
 
     def _repr_html_(self) -> str:
@@ -99,7 +109,7 @@ def _same(got: object, expected: float) -> bool:
 
 
 def _shorten(value: object, limit: int = 70) -> str:
-    text = value if isinstance(value, str) else repr(value)
+    text = repr(value)  # repr shows white space and quotes: "  <think>…\n" is visible
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

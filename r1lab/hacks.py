@@ -117,8 +117,8 @@ GALLERY: tuple[Hack, ...] = (
         "<think>hmm <answer>3*4+5</answer></think>",
         [3, 4, 5],
         17,
-        "The answer sits inside the reasoning and the real answer block is missing. Ours "
-        "requires </think> before <answer>.",
+        "The answer sits inside the reasoning and no answer block follows it. Ours requires "
+        "the completion to end with its one answer block, after the reasoning.",
     ),
     Hack(
         "junk after the answer",

@@ -31,6 +31,9 @@ MAX_DIGITS = 6  # per number literal: 999,999 is plenty for the course's tasks
 MAX_DEPTH = 12  # nested parentheses
 MAX_NODES = 64  # AST nodes (a 5-number answer needs 9 values + 4 operators + wrappers)
 _ALLOWED_CHARS = frozenset("0123456789+-*/() ")
+# Only ASCII white space surrounds blocks: str.strip() would also drop Unicode separators
+# and control characters, which a model should not be paid for writing.
+_WS = " \t\n\r"
 _OPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
 _FORBIDDEN_OPS = {
     ast.Pow: "** (power)",
@@ -50,14 +53,19 @@ _FORBIDDEN_OPS = {
 
 def completion_text(completion: object) -> str | None:
     """The text of a completion: a string, or the content of the last message of a chat
-    completion (TRL passes ``[{"role": "assistant", "content": ...}]``). None otherwise."""
+    completion if it is the assistant's (TRL passes ``[{"role": "assistant", "content":
+    ...}]``). None otherwise."""
     if isinstance(completion, str):
         return completion
     if isinstance(completion, dict):
         completion = [completion]
     if isinstance(completion, (list, tuple)) and completion:
         last = completion[-1]
-        if isinstance(last, dict) and isinstance(last.get("content"), str):
+        if (
+            isinstance(last, dict)
+            and last.get("role", "assistant") == "assistant"
+            and isinstance(last.get("content"), str)
+        ):
             return last["content"]
     return None
 
@@ -84,10 +92,10 @@ def parse_completion(completion: object) -> ParsedCompletion:
     if text is None:
         kind = type(completion).__name__
         return ParsedCompletion(False, f"not a completion: expected text or messages, got {kind}")
-    text = text.strip()
+    text = text.strip(_WS)
     for marker in EOS_MARKERS:
         if text.endswith(marker):
-            text = text[: -len(marker)].rstrip()
+            text = text[: -len(marker)].rstrip(_WS)
             break
     if not text:
         return ParsedCompletion(False, "empty completion")
@@ -104,10 +112,10 @@ def parse_completion(completion: object) -> ParsedCompletion:
     answer_start = text.index("<answer>")
     if not think_end < answer_start:
         return ParsedCompletion(False, "<answer> comes before </think>: answer inside think")
-    if text[think_end + len("</think>") : answer_start].strip():
+    if text[think_end + len("</think>") : answer_start].strip(_WS):
         return ParsedCompletion(False, "text between </think> and <answer>")
-    think = text[len("<think>") : think_end].strip()
-    answer = text[answer_start + len("<answer>") : -len("</answer>")].strip()
+    think = text[len("<think>") : think_end].strip(_WS)
+    answer = text[answer_start + len("<answer>") : -len("</answer>")].strip(_WS)
     if not think:
         return ParsedCompletion(False, "empty <think>: the reasoning is missing")
     if not answer:
@@ -137,16 +145,20 @@ def evaluate_expression(text: object, integer_only: bool = False) -> Evaluation:
     """
     if not isinstance(text, str):
         return Evaluation(False, f"not text: {type(text).__name__}")
-    text = text.strip()
+    text = text.strip(_WS)
     if not text:
         return Evaluation(False, "empty expression")
     if len(text) > MAX_EXPRESSION_CHARS:
         return Evaluation(False, f"too long: {len(text)} characters (limit {MAX_EXPRESSION_CHARS})")
     bad = next((c for c in text if c not in _ALLOWED_CHARS), None)
     if bad is not None:
-        return Evaluation(False, f"character {bad!r} is not allowed: only digits, + - * / ( )")
+        return Evaluation(
+            False, f"character {bad!r} is not allowed: only digits, spaces and + - * / ( )"
+        )
     if re.search(rf"\d{{{MAX_DIGITS + 1}}}", text):
         return Evaluation(False, f"a number has more than {MAX_DIGITS} digits")
+    if re.search(r"(?<!\d)0\d", text):
+        return Evaluation(False, "a number starts with 0: write numbers without leading zeros")
     depth = 0
     for c in text:
         depth += (c == "(") - (c == ")")

@@ -39,11 +39,15 @@ def verdict_html(completion: str, problem: CountdownProblem) -> str:
     return html
 
 
-def reward_playground(problems: Sequence[CountdownProblem], completion: str = "") -> w.VBox:
-    """A text box for any completion, a problem picker and a Score button; the output shows
-    the parse, each reward and why."""
+def reward_playground(
+    problems: Sequence[CountdownProblem], completion: str = "", start: int = 0
+) -> w.VBox:
+    """A text box for any completion, a problem picker (starting at ``problems[start]``)
+    and a Score button; the output shows the parse, each reward and why."""
     if not problems:
         raise ValueError("reward_playground needs at least one problem")
+    if not 0 <= start < len(problems):
+        raise ValueError(f"start must be between 0 and {len(problems) - 1} (got {start})")
     text = w.Textarea(
         value=completion,
         placeholder="<think>…</think><answer>…</answer>",
@@ -51,7 +55,9 @@ def reward_playground(problems: Sequence[CountdownProblem], completion: str = ""
         layout=w.Layout(width="100%", height="80px"),
     )
     picker = w.Dropdown(
-        options=[(p.prompt(), i) for i, p in enumerate(problems)], value=0, description="problem"
+        options=[(p.prompt(), i) for i, p in enumerate(problems)],
+        value=start,
+        description="problem",
     )
     button = w.Button(description="Score", button_style="primary", icon="check")
     out = w.HTML()

@@ -16,12 +16,13 @@ def test_cases_agree_with_the_reference():
 def test_reference_passes():
     report = check_format_reward(format_reward)
     assert report.ok and all(report.passed)
-    assert "all 16 cases pass" in report.summary()
+    assert "all 19 cases pass" in report.summary()
 
 
 def test_a_lenient_regex_fails_specific_cases():
     def lenient(completions, **kwargs):
-        texts = [c if isinstance(c, str) else c[-1]["content"] for c in completions]
+        completions = [c if c is not None else "" for c in completions]
+        texts = [c if isinstance(c, str) else c[-1]["content"] if c else "" for c in completions]
         return [
             1.0 if re.search(r"<think>.*</think>.*<answer>.*</answer>", t) else 0.0 for t in texts
         ]

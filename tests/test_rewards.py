@@ -109,6 +109,11 @@ BAD_INPUTS = [
     ("message without content", [{"role": "assistant"}], *P, 0.0, 0.0),
     ("message with non-text content", [{"role": "assistant", "content": 17}], *P, 0.0, 0.0),
     ("empty message list", [], *P, 0.0, 0.0),
+    ("last message not the assistant's", [{"role": "user", "content": GOOD}], *P, 0.0, 0.0),
+    ("unicode white space around", "\u3000" + GOOD + "\u2028", *P, 0.0, 0.0),
+    ("control character before end marker", GOOD + "\x1c</s>", *P, 0.0, 0.0),
+    ("no-break space in answer", answer("\xa03*4+5"), *P, 0.0, 1.0),
+    ("double zero", answer("00+3*4+5"), [0, 3, 4, 5], 17, 0.0, 1.0),
 ]
 
 
@@ -142,6 +147,12 @@ GOOD_INPUTS = [
     ("exact fractions", answer("(1+1/3)*3"), [1, 1, 3, 3], 4),
     ("repeated numbers", answer("9*9+9"), [9, 9, 9], 90),
     ("12 nested parentheses", answer("(" * 12 + "3*4+5" + ")" * 12), *P),
+    ("zero as a number", answer("3*4+5+0"), [0, 3, 4, 5], 17),
+    (
+        "multi-message chat",
+        [{"role": "user", "content": "x"}, {"role": "assistant", "content": GOOD}],
+        *P,
+    ),
     ("1 MB of reasoning", "<think>" + "x" * 1_000_000 + "</think><answer>3*4+5</answer>", *P),
 ]
 

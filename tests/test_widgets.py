@@ -38,6 +38,10 @@ def test_playground_follows_text_problem_and_button():
     assert "&lt;think&gt; missing" in out.value
     with pytest.raises(ValueError, match="at least one problem"):
         reward_playground([])
+    with pytest.raises(ValueError, match="start must be between 0 and 1"):
+        reward_playground(PROBLEMS, start=2)
+    second = reward_playground(PROBLEMS, "<think>2.5*4</think><answer>5*4/2</answer>", 1)
+    assert "countdown_reward</code> = <b style='color:#1e7b34'>1" in _find(second, OUTPUT)[0].value
 
 
 def test_verdict_html_counts_attempts_and_escapes_model_text():
