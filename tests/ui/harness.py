@@ -274,7 +274,9 @@ def _log_text(page) -> str:
         page.locator(".jp-LogConsoleStatusItem").first.click()
         entries = page.locator(".jp-LogConsolePanel .jp-OutputArea-output")
         entries.last.wait_for(timeout=5_000)
-        text = " ".join(entries.last.inner_text().split())
+        lines = [line.strip() for line in entries.last.inner_text().splitlines() if line.strip()]
+        # A traceback: where it was raised ("Cell In[7], line 6, in f") and what was raised.
+        text = " | ".join([line for line in lines if line.startswith("Cell In")][-1:] + lines[-1:])
         # Close it again: docked under the notebook it would squeeze the screenshot.
         page.evaluate(
             """() => {
