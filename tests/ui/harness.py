@@ -11,6 +11,7 @@ the checks read the live notebook model through ``window.jupyterapp`` (see ``che
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from pathlib import Path
@@ -27,6 +28,8 @@ RUN = ".r1lab-run"
 OUTPUT = ".r1lab-output"
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+# What the checks did, shown by pytest with a failure or with --log-cli-level=INFO.
+log = logging.getLogger(__name__)
 # What JupyterLab and ipywidgets show instead of a widget that failed to render.
 BROKEN_WIDGET_TEXTS = ("Loading widget...", "Error displaying widget", "model not found")
 
@@ -341,6 +344,7 @@ def check_panel(
     text = panel.inner_text()
     problems += [f"{where}: shows {t!r}" for t in BROKEN_WIDGET_TEXTS if t in text]
     problems += _log_console_problems(page, f"{where}: after {action}", log_before)
+    log.info("%s: %s -> %s", where, action, "; ".join(problems) or "output changed")
     return problems
 
 
@@ -440,7 +444,9 @@ def check_notebook(
     """Open ``path``, Run All, and return every problem a learner would see."""
     open_notebook(page, base_url, path)
     run_all_cells(page, path)
+    start = time.monotonic()
     problems = wait_until_run(page, path, run_timeout)
+    log.info("%s: Run All took %.1f s", path, time.monotonic() - start)
     if problems:  # a dead kernel or an open dialog: the rest would only add noise
         return problems
     return check_cells(page, path) + check_panels(page, path, **panel_kwargs)
