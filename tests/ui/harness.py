@@ -157,28 +157,41 @@ def open_notebook(page, base_url: str, path: str, timeout: float = 120) -> None:
     except Exception as err:
         exposed = page.evaluate("() => Boolean(window.jupyterapp)")
         hint = "" if exposed else " (start JupyterLab with --LabApp.expose_app_in_browser=True)"
+        dialogs = page.evaluate(
+            "() => [...document.querySelectorAll('.jp-Dialog')].map(d => d.innerText)"
+        )
+        hint += f"; dialogs open: {dialogs}" if dialogs else ""
         raise HarnessError(f"{path} did not open with an idle kernel{hint}: {err}") from err
     # More room for the notebook, in the screenshots too.
     page.evaluate("() => { window.jupyterapp.shell.collapseLeft(); }")
 
 
 def run_all_cells(page, path: str) -> None:
-    """Run → Run All Cells, from the menu bar as a learner would."""
+    """Run → Run All Cells, from the menu bar as a learner would.
+
+    Should the menu not be there as expected (a JupyterLab release that renames it), run the
+    same command directly: a menu layout is not what these tests are about.
+    """
     page.evaluate(
         "(path) => {" + _FIND_PANEL + "window.jupyterapp.shell.activateById(findPanel(path).id); }",
         path,
     )
-    page.locator(".lm-MenuBar-item", has_text=re.compile(r"^\s*Run\s*$")).first.click()
-    item = page.locator('.lm-Menu-item[data-command="runmenu:run-all"]')
-    item.wait_for(state="visible", timeout=10_000)
-    if "lm-mod-disabled" in (item.get_attribute("class") or ""):
-        raise HarnessError("Run → Run All Cells is disabled: the notebook is not the current tab")
-    item.click()
+    try:
+        page.locator(".lm-MenuBar-item", has_text=re.compile(r"^\s*Run\s*$")).first.click()
+        item = page.locator('.lm-Menu-item[data-command="runmenu:run-all"]')
+        item.wait_for(state="visible", timeout=10_000)
+        if "lm-mod-disabled" in (item.get_attribute("class") or ""):
+            raise HarnessError("Run → Run All Cells is disabled")
+        item.click()
+    except Exception as err:
+        log.warning("Run → Run All Cells failed (%s); running the command directly", err)
+        page.keyboard.press("Escape")  # close a menu left open
+        page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
 
 
 def wait_until_run(page, path: str, timeout: float = 600) -> list[str]:
     """Wait until no cell is queued or running and the kernel is idle."""
-    start, quiet = time.monotonic(), 0
+    start, quiet, started = time.monotonic(), 0, False
     while time.monotonic() - start < timeout:
         state = page.evaluate(_KERNEL_STATE, path)
         if not state["found"]:
@@ -188,9 +201,11 @@ def wait_until_run(page, path: str, timeout: float = 600) -> list[str]:
         if state["dialogs"]:
             return [f"a dialog appeared: {d!r}" for d in state["dialogs"]]
         # Run All marks every code cell [*] at once, so "idle and nothing marked" twice in
-        # a row means the run is over, whether it finished or stopped at an error.
+        # a row means the run is over, whether it finished or stopped at an error. A run too
+        # quick to be seen counts as over after a few seconds.
+        started = started or state["running"] > 0 or state["status"] == "busy"
         quiet = quiet + 1 if state["status"] == "idle" and state["running"] == 0 else 0
-        if quiet >= 2 and time.monotonic() - start > 1:
+        if quiet >= 2 and (started or time.monotonic() - start > 5):
             return []
         time.sleep(0.25)
     return [f"the notebook was still running after {timeout:.0f} s"]
@@ -325,13 +340,14 @@ def check_panel(
     before, log_before = output.evaluate(_SNAPSHOT), _log_count(page)
     try:
         action = change_control(control.first)
-    except HarnessError as err:
-        return [f"{where}: {err}"]
-    run = panel.locator(RUN)
-    if run.count():
-        label = run.first.inner_text().strip() or "run"
-        run.first.click()
-        action += f", pressed {label!r}"
+        run = panel.locator(RUN)
+        if run.count():
+            label = run.first.inner_text().strip() or "run"
+            run.first.click()
+            action += f", pressed {label!r}"
+    except Exception as err:  # hidden, disabled or detached: the learner could not use it
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
+        return [f"{where}: could not operate the panel: {first_line}"]
 
     after = _wait_for_change(page, path, output, before, idle_grace, timeout)
     problems = []
