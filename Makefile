@@ -1,6 +1,8 @@
 # Two commands do everything on a fresh machine:
 #   make lab    set up .venv (first time only) and open the course in JupyterLab
 #   make test   set up .venv (first time only) and run lint + the whole test suite
+#   make test-ui  only the browser tests: every notebook run in JupyterLab in headless
+#               Chromium (needs `apt-get install chromium`; screenshots in screenshots/ui/)
 #
 # Variables (override on the command line or in the environment):
 #   PYTHON   interpreter that creates the venv (>= 3.10)         default: python3
@@ -29,7 +31,7 @@ LAB_OVERRIDES := {"@jupyterlab/apputils-extension:notification": {"fetchNews": "
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 STAMP := $(VENV)/.r1lab-installed
 
-.PHONY: setup lab test lint format notebooks benchmarks clean
+.PHONY: setup lab test test-ui lint format notebooks benchmarks clean
 
 setup: $(STAMP)
 
@@ -57,6 +59,10 @@ test: $(STAMP)
 	$(BIN)/ruff format --check .
 	R1LAB_PROFILE=smoke HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Also part of `make test` (tests/ui is under testpaths).
+test-ui: $(STAMP)
+	R1LAB_PROFILE=smoke HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest tests/ui $(PYTEST_ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -74,4 +80,4 @@ benchmarks: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/notebooks.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info screenshots

@@ -1,0 +1,31 @@
+"""The UI checks catch what they claim to catch: run them against notebooks broken on purpose.
+
+The fixtures live outside notebooks/, so the course tests never pick them up.
+"""
+
+from pathlib import Path
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def test_working_panels_pass_and_broken_panels_are_reported(inspect_notebook):
+    # Panels 0-2 work (slider + Run + plot, dropdown + HTML on change, text area + button +
+    # print); panel 3's callback raises inside its Output, panel 4's raises outside any.
+    result = inspect_notebook(FIXTURES / "panels.ipynb", idle_grace=5)
+    problems = result.problems
+    assert problems, "the broken panels went unnoticed"
+    assert all(p.startswith(("panel 3 ", "panel 4 ")) for p in problems), result.report()
+    # A warning on stderr is no error, and the plot and widgets rendered (no cell problems).
+    panel_3 = [p for p in problems if p.startswith("panel 3 ")]
+    assert any("RuntimeError: broken panel: cannot train 3 steps" in p for p in panel_3), panel_3
+    panel_4 = [p for p in problems if p.startswith("panel 4 ")]
+    assert any("the output did not change" in p for p in panel_4), panel_4
+    assert any("log console" in p and "TypeError: str.upper()" in p for p in panel_4), panel_4
+
+
+def test_cell_errors_are_reported_unless_tagged(inspect_notebook):
+    result = inspect_notebook(FIXTURES / "errors.ipynb")
+    assert result.problems == [
+        "cell 3: ValueError: an untagged error",
+        "cell 4 did not run (no execution count)",
+    ], result.report()
