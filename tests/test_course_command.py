@@ -2,8 +2,6 @@
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -11,14 +9,9 @@ import urllib.request
 import pytest
 
 from tests.conftest import REPO_ROOT
+from tests.processes import free_port, stop_group
 
 TOKEN = "r1lab-test-token"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _get(url: str):
@@ -29,7 +22,7 @@ def _get(url: str):
 
 @pytest.mark.timeout(180)
 def test_make_lab_serves_the_tour_on_localhost():
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "JUPYTER_TOKEN": TOKEN, "LAB_ARGS": "--no-browser"}
     server = subprocess.Popen(
         ["make", "-s", "lab", f"PORT={port}"],
@@ -49,7 +42,7 @@ def test_make_lab_serves_the_tour_on_localhost():
                 last_error = err
                 time.sleep(1)
         if listing is None:
-            _stop(server)
+            stop_group(server)
             log = server.stdout.read().decode(errors="replace")[-3000:]
             pytest.fail(f"JupyterLab did not answer on port {port} ({last_error}):\n{log}")
         names = {item["name"] for item in listing["content"]}
@@ -60,17 +53,4 @@ def test_make_lab_serves_the_tour_on_localhost():
         specs = _get(f"http://127.0.0.1:{port}/api/kernelspecs")
         assert "python3" in specs["kernelspecs"]
     finally:
-        _stop(server)
-
-
-def _stop(server: subprocess.Popen) -> None:
-    for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(server.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            server.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+        stop_group(server)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -17,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO_ROOT
+from tests.processes import free_port, stop_group
 from tests.ui.harness import check_notebook, save_screenshot, shutdown_kernels
 
 SCREENSHOTS = REPO_ROOT / "screenshots" / "ui"
@@ -50,12 +49,6 @@ class Lab:
 
     def log_tail(self, chars: int = 3000) -> str:
         return self.log.read_text(errors="replace")[-chars:]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -93,7 +86,7 @@ def lab(tmp_path_factory) -> Iterator[Lab]:
         settings = home / "config" / "lab" / "user-settings" / f"{name}.jupyterlab-settings"
         settings.parent.mkdir(parents=True)
         settings.write_text(json.dumps(values))
-    port, log = _free_port(), home / "server.log"
+    port, log = free_port(), home / "server.log"
     env = {
         **os.environ,
         "R1LAB_PROFILE": "smoke",
@@ -123,7 +116,7 @@ def lab(tmp_path_factory) -> Iterator[Lab]:
         _wait_for_server(server, lab)
         yield lab
     finally:
-        _stop(server)
+        stop_group(server)
 
 
 def _wait_for_server(server: subprocess.Popen, lab: Lab, timeout: float = 150) -> None:
@@ -137,19 +130,6 @@ def _wait_for_server(server: subprocess.Popen, lab: Lab, timeout: float = 150) -
             last_error = err
             time.sleep(0.5)
     pytest.fail(f"JupyterLab did not answer at {lab.url} ({last_error}):\n{lab.log_tail()}")
-
-
-def _stop(server: subprocess.Popen) -> None:
-    for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(server.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            server.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 @pytest.fixture
