@@ -45,7 +45,7 @@ def _eval_sets(args: argparse.Namespace) -> int:
 
     if not args.check:
         for path in write_eval_sets(args.out or EVAL_DIR):
-            print(f"wrote {path} ({sum(1 for _ in path.open())} problems)")
+            print(f"wrote {path} ({len(path.read_text().splitlines())} problems)")
         return 0
     stale = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -12,6 +12,7 @@ import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 from datasets import Dataset
 
@@ -89,26 +90,28 @@ def arithmetic_dataset(
 
 @dataclass(frozen=True)
 class EvalSet:
-    """A fixed held-out file: what generates it, so it can always be rebuilt exactly."""
+    """A fixed held-out file and what generates it, so it can always be rebuilt exactly."""
 
-    name: str
+    task: ModuleType  # r1lab.tasks.countdown or r1lab.tasks.arithmetic
+    spec: object  # the task's spec (difficulty knobs)
     size: int
     seed: int
-    description: str
+
+    @property
+    def name(self) -> str:
+        return self.task.NAME
 
     @property
     def filename(self) -> str:
         return f"{self.name}.jsonl"
 
     def problems(self) -> list:
-        if self.name == "countdown":
-            return countdown.generate(self.size, self.seed, countdown.CountdownSpec(), "eval")
-        return arithmetic.generate(self.size, self.seed, arithmetic.ArithmeticSpec(), "eval")
+        return self.task.generate(self.size, self.seed, self.spec, "eval")
 
 
 EVAL_SETS = (
-    EvalSet("countdown", 200, 2026, "3 numbers from 1-9, targets 1-99, whole-number steps"),
-    EvalSet("arithmetic", 500, 2026, "3 operands from 1-20 with + - *"),
+    EvalSet(countdown, countdown.CountdownSpec(), 200, 2026),
+    EvalSet(arithmetic, arithmetic.ArithmeticSpec(), 500, 2026),
 )
 
 
@@ -136,10 +139,10 @@ def load_eval(
     name: str, n: int | None = None, chat: bool = True, eval_dir: Path = EVAL_DIR
 ) -> Dataset:
     """The held-out set ``name`` (first ``n`` rows) as a Dataset with chat prompts."""
-    names = [s.name for s in EVAL_SETS]
-    if name not in names:
-        raise ValueError(f"unknown evaluation set {name!r}: choose one of {names}")
-    path = Path(eval_dir) / f"{name}.jsonl"
+    sets = {s.name: s for s in EVAL_SETS}
+    if name not in sets:
+        raise ValueError(f"unknown evaluation set {name!r}: choose one of {list(sets)}")
+    path = Path(eval_dir) / sets[name].filename
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: rebuild it with `r1lab eval-sets`")
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
