@@ -60,6 +60,22 @@ def _eval_sets(args: argparse.Namespace) -> int:
     return 1 if stale else 0
 
 
+def _checkpoints(args: argparse.Namespace) -> int:
+    from r1lab.checkpoints import CHECKPOINTS_DIR, BuildSettings, build, format_card
+
+    cards = build(
+        args.out or CHECKPOINTS_DIR,
+        BuildSettings.with_seed(args.seed),
+        only=args.only,
+        device=args.device,
+        progress=not args.quiet,
+    )
+    for card in cards.values():
+        print(format_card(card))
+    missed = [t for card in cards.values() for t in card["targets"] if not t["met"]]
+    return 1 if missed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="r1lab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -88,6 +104,17 @@ def main(argv: list[str] | None = None) -> int:
         "--check", action="store_true", help="only check the files match what would be written"
     )
     evs.set_defaults(func=_eval_sets)
+
+    cks = sub.add_parser(
+        "checkpoints",
+        help="rebuild data/checkpoints/base and sft (pretraining, SFT cold start, cards)",
+    )
+    cks.add_argument("--out", type=Path, help="folder to write to (default: data/checkpoints)")
+    cks.add_argument("--seed", type=int, default=0)
+    cks.add_argument("--only", choices=("base", "sft"), help="rebuild one of the two")
+    cks.add_argument("--device", default="auto")
+    cks.add_argument("--quiet", action="store_true", help="no progress bars")
+    cks.set_defaults(func=_checkpoints)
 
     args = parser.parse_args(argv)
     return args.func(args)

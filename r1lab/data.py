@@ -18,6 +18,7 @@ from datasets import Dataset
 
 from r1lab.paths import DATA_DIR
 from r1lab.tasks import arithmetic, countdown
+from r1lab.tasks.splits import split_of
 
 EVAL_DIR = DATA_DIR / "eval"
 
@@ -54,11 +55,14 @@ def countdown_trace_dataset(
 ) -> Dataset:
     """Cold-start examples for SFT: ``prompt`` and ``completion`` (a trace), plus the
     problem columns. Always from the training split."""
+    spec = spec or countdown.CountdownSpec()
     problems = countdown.generate(n, seed, spec, "train")
     rng = random.Random(f"traces:{seed}")
     rows = []
     for p in problems:
-        trace = countdown.write_trace(p, rng, retry_rate=retry_rate, max_attempts=max_attempts)
+        trace = countdown.write_trace(
+            p, rng, retry_rate=retry_rate, max_attempts=max_attempts, ordered=spec.ordered
+        )
         rows.append(
             {"prompt": _prompt(p.prompt(), chat), "completion": _completion(trace, chat)}
             | p.to_row()
@@ -153,3 +157,57 @@ def load_eval(
     for row in rows:
         row["prompt"] = _prompt(row["prompt"], chat)
     return Dataset.from_list(rows)
+
+
+# ---------------------------------------------------------------------------- pretraining
+
+CORPUS_KINDS = ("fact", "chain", "value", "check")
+# Share of each kind of document in the pretraining corpus.
+CORPUS_MIX = {"fact": 0.25, "chain": 0.15, "value": 0.1, "check": 0.5}
+
+
+def corpus_document(kind: str, rng: random.Random, spec: countdown.CountdownSpec) -> str:
+    """One plain-text pretraining document of the given kind (no tags, no chat roles).
+
+    * ``fact``: one operation, ``63+6=69``
+    * ``chain``: numbers, then a calculation that uses them in order, ``9 7 6: 9*7=63,63+6=69``
+    * ``value``: a calculation and the expression it computes, ``9-7=2,2*6=12 is (9-7)*6``
+    * ``check``: one attempt at a problem, checked against its target, half of them right:
+      ``use 9 7 6 to make 12: 9-7=2,2*6=12 ok`` or ``… 9*7=63,63+6=69 no``
+    """
+    if kind not in CORPUS_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(CORPUS_KINDS)} (got {kind!r})")
+    numbers = [rng.randint(spec.min_number, spec.max_number) for _ in range(spec.n_numbers)]
+    candidates = countdown.chains(numbers)
+    listed = " ".join(map(str, numbers))
+    if not candidates:
+        return f"{numbers[0]}+{numbers[1]}={sum(numbers[:2])}"
+    expr = rng.choice(candidates)
+    steps = ",".join(str(s) for s in expr.steps())
+    if kind == "fact":
+        return str(rng.choice(expr.steps()))
+    if kind == "chain":
+        return f"{listed}: {steps}"
+    if kind == "value":
+        return f"{steps} is {expr}"
+    # check: half of the time the target is the attempt's value (ok), else another chain's.
+    value = int(expr.value)
+    others = sorted({int(e.value) for e in candidates} - {value})
+    target = rng.choice(others) if others and rng.random() < 0.5 else value
+    problem = countdown.CountdownProblem(tuple(numbers), target)
+    if split_of(problem.key()) != "train":
+        return f"{listed}: {steps}"  # never pair a held-out problem with its target
+    return f"{problem.prompt()}: {steps} {'ok' if value == target else 'no'}"
+
+
+def pretraining_corpus(n: int, seed: int, spec: countdown.CountdownSpec | None = None) -> Dataset:
+    """``n`` plain-text documents (column ``text``) that teach the arithmetic of the task
+    (step facts, chains, expression values, checks against a wanted number) but never the
+    ``<think>/<answer>`` format or the chat turns. Columns: ``text``, ``kind``."""
+    if n < 1:
+        raise ValueError(f"n must be ≥ 1 (got {n})")
+    spec = spec or countdown.CountdownSpec()
+    rng = random.Random(f"corpus:{seed}")
+    kinds = rng.choices(CORPUS_KINDS, weights=[CORPUS_MIX[k] for k in CORPUS_KINDS], k=n)
+    texts = [corpus_document(kind, rng, spec) for kind in kinds]
+    return Dataset.from_dict({"text": texts, "kind": kinds})

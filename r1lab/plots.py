@@ -61,3 +61,114 @@ def verifier_times(
     fig.tight_layout()
     plt.close(fig)
     return fig
+
+
+class LiveCurves:
+    """A training plot that redraws itself every ``every`` steps.
+
+    Pass :meth:`on_step` as a training function's ``on_step`` callback. In a notebook,
+    :meth:`show` displays the figure once and later redraws update it in place.
+    """
+
+    def __init__(
+        self, keys: Sequence[str] = ("loss",), every: int = 5, title: str = "", xlabel: str = "step"
+    ):
+        if every < 1:
+            raise ValueError(f"every must be ≥ 1 (got {every})")
+        self.keys, self.every = tuple(keys), every
+        self.steps: list[int] = []
+        self.values: dict[str, list[float]] = {k: [] for k in self.keys}
+        self.fig, axes = plt.subplots(1, len(self.keys), figsize=(4.5 * len(self.keys), 3))
+        self.axes = list(axes) if len(self.keys) > 1 else [axes]
+        self.title, self.xlabel = title, xlabel
+        self._handle = None
+        plt.close(self.fig)
+        self.redraw()
+
+    def show(self) -> LiveCurves:
+        from IPython.display import display
+
+        self._handle = display(self.fig, display_id=True)
+        return self
+
+    def on_step(self, metrics: dict) -> None:
+        self.steps.append(int(metrics.get("step", len(self.steps) + 1)))
+        for key in self.keys:
+            self.values[key].append(float(metrics.get(key, math.nan)))
+        if len(self.steps) % self.every == 0:
+            self.redraw()
+
+    def redraw(self) -> None:
+        for ax, key in zip(self.axes, self.keys, strict=True):
+            ax.clear()
+            ax.plot(self.steps, self.values[key], color="#2e86c1", lw=1.5)
+            ax.set_xlabel(self.xlabel)
+            ax.set_ylabel(key)
+            ax.grid(alpha=0.3)
+        if self.title:
+            self.fig.suptitle(self.title)
+        self.fig.tight_layout()
+        if self._handle is not None:
+            self._handle.update(self.fig)
+
+
+def compare_bars(results: dict[str, dict[str, float]], title: str = "") -> Figure:
+    """Grouped bars: one group per metric, one bar per model (values in [0, 1])."""
+    if not results:
+        raise ValueError("compare_bars needs at least one model's results")
+    metrics = list(next(iter(results.values())))
+    fig, ax = plt.subplots(figsize=(1.6 * len(metrics) + 3, 3.2))
+    width = 0.8 / len(results)
+    colors = ["#95a5a6", "#2e86c1", "#27ae60", "#c0392b", "#8e44ad"]
+    for i, (name, values) in enumerate(results.items()):
+        xs = [j + (i - (len(results) - 1) / 2) * width for j in range(len(metrics))]
+        ys = [values[m] for m in metrics]
+        bars = ax.bar(xs, ys, width=width, label=name, color=colors[i % len(colors)])
+        ax.bar_label(bars, labels=[f"{y:.0%}" for y in ys], fontsize=8, padding=1)
+    ax.set_xticks(range(len(metrics)), metrics)
+    ax.set_ylim(0, 1.12)
+    ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
+    ax.legend(loc="upper left", ncols=len(results), fontsize=9)
+    ax.set_title(title)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def pass_at_k_curves(curves: dict[str, dict[int, float]], title: str = "") -> Figure:
+    """pass@k against k (log scale), one line per model."""
+    if not curves:
+        raise ValueError("pass_at_k_curves needs at least one curve")
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for name, curve in curves.items():
+        ks = sorted(curve)
+        ax.plot(ks, [curve[k] for k in ks], marker="o", label=name)
+    ax.set_xscale("log", base=2)
+    all_ks = sorted({k for c in curves.values() for k in c})
+    ax.set_xticks(all_ks, [str(k) for k in all_ks])
+    ax.set_ylim(0, 1.02)
+    ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
+    ax.set_xlabel("k (samples allowed per problem)")
+    ax.set_ylabel("pass@k (held-out problems)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title(title or "pass@k: the chance that at least one of k samples is right")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def temperature_sweep(temperatures: Sequence[float], series: dict[str, Sequence[float]]) -> Figure:
+    """Several measurements against sampling temperature, one panel each."""
+    if not series:
+        raise ValueError("temperature_sweep needs at least one series")
+    fig, axes = plt.subplots(1, len(series), figsize=(3.6 * len(series), 3))
+    axes = list(axes) if len(series) > 1 else [axes]
+    for ax, (name, values) in zip(axes, series.items(), strict=True):
+        ax.plot(temperatures, values, marker="o", color="#2e86c1")
+        ax.set_xlabel("temperature")
+        ax.set_title(name, fontsize=10)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig

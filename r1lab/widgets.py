@@ -8,7 +8,7 @@ output it drives ``r1lab-output``. The browser tests find panels by these classe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import ipywidgets as w
 
@@ -76,3 +76,110 @@ def reward_playground(
     )
     panel.add_class(PANEL)
     return panel
+
+
+def _run_panel(
+    title: str,
+    controls: Sequence[w.Widget],
+    run: Callable[..., None],
+    names: Sequence[str],
+    button_text: str = "Run",
+) -> w.VBox:
+    """Controls, a Run button and an output area; ``run(**values)`` draws into the output.
+
+    A ``ValueError`` from ``run`` is shown as a message in the output, not a traceback:
+    that is how a bad setting explains itself.
+    """
+    button = w.Button(description=button_text, button_style="primary", icon="play")
+    out = w.Output()
+    for widget in controls:
+        widget.add_class(CONTROL)
+    button.add_class(RUN)
+    out.add_class(OUTPUT)
+
+    def on_click(*_: object) -> None:
+        out.clear_output(wait=True)
+        button.disabled = True
+        try:
+            with out:
+                try:
+                    run(**{name: c.value for name, c in zip(names, controls, strict=True)})
+                except ValueError as err:
+                    print(f"Cannot run with these settings: {err}")
+        finally:
+            button.disabled = False
+
+    button.on_click(on_click)
+    panel = w.VBox([w.HTML(f"<b>{title}</b>"), w.HBox([*controls, button]), out])
+    panel.add_class(PANEL)
+    return panel
+
+
+def sft_panel(
+    run: Callable[..., None],
+    examples: int = 400,
+    epochs: int = 4,
+    max_examples: int = 1900,
+) -> w.VBox:
+    """Sliders for the number of cold-start traces and epochs, and a Run button that calls
+    ``run(examples=…, epochs=…)`` (which trains and draws its results)."""
+    if not 1 <= examples <= max_examples:
+        raise ValueError(f"examples must be between 1 and {max_examples} (got {examples})")
+    style = {"description_width": "initial"}
+    controls = [
+        w.IntSlider(
+            value=examples,
+            min=1,
+            max=max_examples,
+            step=1,
+            description="cold-start traces",
+            continuous_update=False,
+            style=style,
+        ),
+        w.IntSlider(
+            value=epochs, min=1, max=20, description="epochs", continuous_update=False, style=style
+        ),
+    ]
+    return _run_panel(
+        "Cold start: choose the data and press Run to fine-tune the base model",
+        controls,
+        run,
+        ("examples", "epochs"),
+    )
+
+
+def rollout_panel(
+    prompts: Sequence[str],
+    run: Callable[..., None],
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+) -> w.VBox:
+    """A prompt picker and temperature / top-p sliders; Run calls
+    ``run(index=…, temperature=…, top_p=…)`` (which samples and shows the group)."""
+    if not prompts:
+        raise ValueError("rollout_panel needs at least one prompt")
+    style = {"description_width": "initial"}
+    controls = [
+        w.Dropdown(options=[(p, i) for i, p in enumerate(prompts)], value=0, description="prompt"),
+        w.FloatSlider(
+            value=temperature,
+            min=0.0,
+            max=2.0,
+            step=0.1,
+            description="temperature",
+            continuous_update=False,
+            style=style,
+        ),
+        w.FloatSlider(
+            value=top_p,
+            min=0.05,
+            max=1.0,
+            step=0.05,
+            description="top-p",
+            continuous_update=False,
+            style=style,
+        ),
+    ]
+    return _run_panel(
+        "Sample a group of completions", controls, run, ("index", "temperature", "top_p")
+    )

@@ -37,7 +37,8 @@ MAX_NUMBERS = 5
 
 @dataclass(frozen=True)
 class CountdownSpec:
-    """Difficulty knobs. The defaults are the course's task: 3 numbers from 1–9."""
+    """Difficulty knobs. The defaults are the course's task: 3 numbers from 1–9, listed in
+    an order that works left to right (``ordered=False`` is classic Countdown)."""
 
     n_numbers: int = 3
     min_number: int = 1
@@ -45,6 +46,10 @@ class CountdownSpec:
     min_target: int = 1
     max_target: int = 99
     integer_only: bool = True  # every intermediate value a whole number (classic rules)
+    # The numbers are listed in an order that reaches the target left to right,
+    # ((a op b) op c) with whole, non-negative steps. Any correct expression still scores:
+    # the order is a hint that makes the task learnable for a ~1 M-parameter model.
+    ordered: bool = True
 
     def __post_init__(self) -> None:
         if not 2 <= self.n_numbers <= MAX_NUMBERS:
@@ -154,6 +159,26 @@ def _solutions(numbers: tuple[int, ...], target: int, integer_only: bool) -> tup
     return tuple(sorted(seen.values(), key=lambda e: (len(str(e)), str(e))))
 
 
+def chains(numbers: Sequence[int]) -> list[Expr]:
+    """Every left-to-right chain ``((a op b) op c) …`` over ``numbers`` in the given order
+    whose steps are all whole numbers ≥ 0, distinct by text."""
+    return list(_chains(tuple(numbers)))
+
+
+@functools.lru_cache(maxsize=8192)
+def _chains(numbers: tuple[int, ...]) -> tuple[Expr, ...]:
+    exprs = [Expr.leaf(numbers[0])] if numbers else []
+    for x in numbers[1:]:
+        exprs = [Expr.node(op, e, Expr.leaf(x)) for e in exprs for op in OPS]
+        exprs = [e for e in exprs if e.has_natural_steps()]
+    return tuple({str(e): e for e in exprs}.values())
+
+
+def chain_solutions(problem: CountdownProblem) -> list[Expr]:
+    """The chains over the problem's numbers, in order, that reach its target."""
+    return [e for e in chains(problem.numbers) if e.value == problem.target]
+
+
 def generate(
     n: int,
     seed: int,
@@ -172,6 +197,10 @@ def generate(
         numbers = tuple(
             rng.randint(spec.min_number, spec.max_number) for _ in range(spec.n_numbers)
         )
+        if spec.ordered:
+            values = {int(e.value) for e in chains(numbers)}
+            targets = sorted(v for v in values if spec.min_target <= v <= spec.max_target)
+            return CountdownProblem(numbers, rng.choice(targets)) if targets else None
         targets = sorted(
             int(v)
             for v in reachable(numbers, spec.integer_only)
@@ -194,6 +223,7 @@ def write_trace(
     retry_rate: float = 0.1,
     max_attempts: int = 3,
     solution: Expr | None = None,
+    ordered: bool = False,
 ) -> str:
     """A cold-start completion ``<think>…</think><answer>…</answer>`` for ``problem``.
 
@@ -201,11 +231,20 @@ def write_trace(
     attempts, each computed step by step, checked ("no") and followed by "wait"; the last
     attempt is a solution, checked "ok", and is the answer. All arithmetic is exact, and
     wrong attempts never go below zero (nor does the solution, where one exists).
+
+    With ``ordered`` every attempt is a left-to-right chain over the numbers in the given
+    order (:func:`chains`), so a wrong attempt differs from the solution only in its
+    operators: the search a learner would do by hand.
     """
     if not 0.0 <= retry_rate <= 1.0:
         raise ValueError(f"retry_rate must be between 0 and 1 (got {retry_rate})")
     if not 1 <= max_attempts <= 8:
         raise ValueError(f"max_attempts must be between 1 and 8 (got {max_attempts})")
+    if solution is None and ordered:
+        solutions = chain_solutions(problem)
+        if not solutions:
+            raise ValueError(f"{problem} has no left-to-right solution in the given order")
+        solution = rng.choice(solutions)
     if solution is None:
         solutions = solve(problem)
         if not solutions:
@@ -218,10 +257,11 @@ def write_trace(
     if max_attempts > 1 and rng.random() < retry_rate:
         misses = rng.randint(1, max_attempts - 1)
     attempts: list[str] = []
+    candidates = chains(problem.numbers) if ordered else None
     for _ in range(50 * misses):
         if len(attempts) == misses:
             break
-        guess = random_expression(problem.numbers, rng)
+        guess = rng.choice(candidates) if candidates else random_expression(problem.numbers, rng)
         if not guess.has_natural_steps() or guess.value == problem.target:
             continue
         text = _attempt_text(guess, problem.target)

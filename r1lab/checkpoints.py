@@ -1,0 +1,244 @@
+"""Build the shipped checkpoints, ``data/checkpoints/base`` and ``data/checkpoints/sft``.
+
+``r1lab checkpoints`` runs :func:`build`: pretrain the base model, evaluate it, save it
+with a card; then the SFT cold start from it, evaluate, save with a card. Everything is
+seeded, so the same seed on the same software rebuilds the same weights. Each card
+(``card.json``) records the settings, data sizes, wall time and the evaluation numbers
+on the held-out file, and whether the course's targets hold.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from r1lab.data import load_eval
+from r1lab.models import count_parameters, load, pick_device, save
+from r1lab.paths import DATA_DIR
+from r1lab.pretrain import PretrainConfig, pretrain
+from r1lab.sft import SFTSettings, cold_start
+
+CHECKPOINTS_DIR = DATA_DIR / "checkpoints"
+CARD = "card.json"
+NAMES = ("base", "sft")
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """How the cards' numbers are measured: on the held-out Countdown file."""
+
+    n_problems: int = 200
+    num_samples: int = 8
+    temperature: float = 1.0
+    max_new_tokens: int = 96
+    seed: int = 0
+    probes: int = 200
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    seed: int = 0
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    sft: SFTSettings = field(default_factory=SFTSettings)
+    evaluation: EvalSettings = field(default_factory=EvalSettings)
+
+    @classmethod
+    def with_seed(cls, seed: int) -> BuildSettings:
+        return cls(
+            seed=seed,
+            pretrain=dataclasses.replace(PretrainConfig(), seed=seed),
+            sft=dataclasses.replace(SFTSettings(), seed=seed),
+        )
+
+
+# What the course needs from each checkpoint (checked and written in the cards).
+TARGETS: dict[str, list[tuple[str, Callable[[dict], bool]]]] = {
+    "base": [("format rate ≤ 5 %", lambda e: e["format_rate"] <= 0.05)],
+    "sft": [
+        ("format rate ≥ 95 %", lambda e: e["format_rate"] >= 0.95),
+        ("pass@1 between 15 % and 50 %", lambda e: 0.15 <= e["pass_at"]["1"] <= 0.50),
+        ("pass@8 ≥ pass@1 + 10 points", lambda e: e["pass_at"]["8"] >= e["pass_at"]["1"] + 0.10),
+    ],
+}
+
+
+def evaluate_checkpoint(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    settings: EvalSettings | None = None,
+    progress: bool = False,
+) -> dict:
+    """Sampled format rate, pass@k and length, greedy accuracy, and the free-text probes."""
+    from r1lab.probes import arithmetic_accuracy, check_accuracy
+    from r1lab.rollouts import evaluate, greedy_accuracy
+
+    settings = settings or EvalSettings()
+    rows = load_eval("countdown", settings.n_problems, chat=True)
+    sampled = evaluate(
+        model,
+        tokenizer,
+        rows,
+        num_samples=settings.num_samples,
+        temperature=settings.temperature,
+        max_new_tokens=settings.max_new_tokens,
+        seed=settings.seed,
+        progress=progress,
+    )
+    result = sampled.to_dict()
+    result["pass_at"] = {str(k): v for k, v in result["pass_at"].items()}
+    result["greedy_accuracy"] = greedy_accuracy(
+        model, tokenizer, rows, max_new_tokens=settings.max_new_tokens
+    )
+    result["probe_arithmetic"] = arithmetic_accuracy(model, tokenizer, settings.probes).accuracy
+    result["probe_check"] = check_accuracy(model, tokenizer, settings.probes).accuracy
+    result["settings"] = settings.to_dict()
+    return result
+
+
+def check_targets(name: str, evaluation: dict) -> list[dict]:
+    return [{"target": what, "met": bool(test(evaluation))} for what, test in TARGETS[name]]
+
+
+def write_card(path: Path, card: dict) -> Path:
+    path = Path(path) / CARD
+    path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+    return path
+
+
+def read_card(path: str | Path) -> dict:
+    """The card next to a checkpoint directory (``data/checkpoints/sft``)."""
+    file = Path(path) / CARD
+    if not file.is_file():
+        raise FileNotFoundError(f"no {CARD} in {path}: rebuild it with `r1lab checkpoints`")
+    return json.loads(file.read_text())
+
+
+def _card(name: str, model: PreTrainedModel, training: dict, evaluation: dict, **extra) -> dict:
+    return {
+        "name": name,
+        "built_by": f"r1lab checkpoints --only {name}",
+        "model": {
+            "architecture": type(model).__name__,
+            "parameters": count_parameters(model),
+            "hidden_size": model.config.hidden_size,
+            "layers": model.config.num_hidden_layers,
+        },
+        **extra,
+        "training": training,
+        "evaluation": evaluation,
+        "targets": check_targets(name, evaluation),
+        "software": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "transformers": __import__("transformers").__version__,
+            "trl": __import__("trl").__version__,
+            "threads": torch.get_num_threads(),
+        },
+    }
+
+
+def build_base(
+    out: str | Path,
+    settings: BuildSettings,
+    device: str = "auto",
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Pretrain, evaluate and save the base model with its card; returns the card."""
+    out = Path(out)
+    work = out.parent / ".work" / f"base-seed{settings.pretrain.seed}"
+    t0 = time.perf_counter()
+    model, tokenizer, summary = pretrain(
+        settings.pretrain, device=device, work_dir=work, progress=progress
+    )
+    log(f"base: pretrained in {summary['wall_time_s']} s, final loss {summary['final_loss']:.3f}")
+    evaluation = evaluate_checkpoint(model, tokenizer, settings.evaluation, progress)
+    save(model.to("cpu"), tokenizer, out)
+    card = _card(
+        "base",
+        model,
+        {**summary, "config": settings.pretrain.to_dict()},
+        evaluation,
+        seed=settings.seed,
+        data={"pretraining_documents": settings.pretrain.corpus_docs},
+        wall_time_s=round(time.perf_counter() - t0, 1),
+    )
+    write_card(out, card)
+    return card
+
+
+def build_sft(
+    base: str | Path,
+    out: str | Path,
+    settings: BuildSettings,
+    device: str = "auto",
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """The cold start from the base checkpoint, evaluated and saved with its card."""
+    out = Path(out)
+    t0 = time.perf_counter()
+    model, tokenizer = load(base, device=str(pick_device(device)))
+    summary = cold_start(model, tokenizer, settings.sft, device=device, progress=progress)
+    log(f"sft: {summary['steps']} steps in {summary['wall_time_s']} s")
+    evaluation = evaluate_checkpoint(model, tokenizer, settings.evaluation, progress)
+    save(model.to("cpu"), tokenizer, out)
+    card = _card(
+        "sft",
+        model,
+        {**summary, "settings": settings.sft.to_dict()},
+        evaluation,
+        seed=settings.seed,
+        data={"cold_start_traces": summary["examples"], "retry_rate": settings.sft.retry_rate},
+        base=str(base),
+        wall_time_s=round(time.perf_counter() - t0, 1),
+    )
+    write_card(out, card)
+    return card
+
+
+def build(
+    out_dir: str | Path = CHECKPOINTS_DIR,
+    settings: BuildSettings | None = None,
+    only: str | None = None,
+    device: str = "auto",
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, dict]:
+    """Rebuild ``base`` then ``sft`` (or ``only`` one of them) under ``out_dir``."""
+    if only is not None and only not in NAMES:
+        raise ValueError(f"only must be one of {', '.join(NAMES)} (got {only!r})")
+    settings = settings or BuildSettings()
+    out_dir = Path(out_dir)
+    cards = {}
+    if only in (None, "base"):
+        cards["base"] = build_base(out_dir / "base", settings, device, progress, log)
+    if only in (None, "sft"):
+        cards["sft"] = build_sft(out_dir / "base", out_dir / "sft", settings, device, progress, log)
+    return cards
+
+
+def format_card(card: dict) -> str:
+    """A few lines for the terminal: the evaluation numbers and the targets."""
+    e = card["evaluation"]
+    lines = [
+        f"{card['name']}: {card['model']['parameters']:,} parameters, built in "
+        f"{card['wall_time_s']} s",
+        f"  format rate {e['format_rate']:.1%}  pass@1 {e['pass_at']['1']:.1%}  "
+        f"pass@8 {e['pass_at']['8']:.1%}  greedy {e['greedy_accuracy']:.1%}  "
+        f"mean length {e['mean_length']:.1f} tokens",
+        f"  free text: arithmetic {e['probe_arithmetic']:.1%}  checks {e['probe_check']:.1%}",
+    ]
+    lines += [f"  {'✓' if t['met'] else '✗'} {t['target']}" for t in card["targets"]]
+    return "\n".join(lines)

@@ -1,0 +1,53 @@
+"""The SFT cold start through trl.SFTTrainer."""
+
+import pytest
+import torch
+
+from r1lab.models import create_model
+from r1lab.sft import SFTSettings, cold_start, cold_start_data
+from r1lab.tasks.countdown import parse_think
+
+
+def test_cold_start_data_are_traces_with_rare_retries():
+    data = cold_start_data(SFTSettings(examples=400, retry_rate=0.1, seed=0))
+    assert len(data) == 400
+    completions = [row["completion"][0]["content"] for row in data]
+    assert all(c.startswith("<think>") and c.endswith("</answer>") for c in completions)
+    retried = sum(len(parse_think(c.split("</think>")[0][7:])) > 1 for c in completions)
+    assert 20 <= retried <= 60  # about 1 in 10
+
+
+def test_cold_start_trains_on_the_completion_and_reports_each_step(tokenizer):
+    model = create_model("tiny", tokenizer, seed=0)
+    before = model.model.embed_tokens.weight.detach().clone()
+    seen = []
+    summary = cold_start(
+        model,
+        tokenizer,
+        SFTSettings(examples=32, epochs=2, batch_size=8),
+        device="cpu",
+        on_step=seen.append,
+        progress=False,
+    )
+    assert summary["steps"] == 8 and summary["examples"] == 32
+    assert [m["step"] for m in seen] == list(range(1, 9))
+    assert all(torch.isfinite(torch.tensor(m["loss"])) for m in seen)
+    assert seen[-1]["loss"] < seen[0]["loss"]
+    assert not torch.equal(before, model.model.embed_tokens.weight)
+    assert not model.training
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(examples=0), "examples must be"),
+        (dict(examples=5000), "about 1,900 distinct problems"),
+        (dict(epochs=0), "epochs must be"),
+        (dict(retry_rate=1.5), "retry_rate must be"),
+        (dict(learning_rate=0.0), "learning_rate must be"),
+        (dict(batch_size=0), "batch_size must be"),
+    ],
+)
+def test_bad_settings_explain_themselves(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        SFTSettings(**kwargs)
