@@ -76,6 +76,7 @@ notebooks: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/r1lab notebooks --profile lesson --save
 
 benchmarks: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/sampling.py
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/rewards.py
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/notebooks.py
 

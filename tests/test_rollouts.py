@@ -1,0 +1,446 @@
+import itertools
+import json
+import math
+
+import pytest
+import torch
+
+from r1lab.data import load_eval
+from r1lab.models import create_model
+from r1lab.rewards import arithmetic_reward
+from r1lab.rollouts import (
+    EvalResult,
+    Rollouts,
+    completion_logprobs,
+    evaluate,
+    greedy_accuracy,
+    pass_at_k,
+    pass_at_k_curve,
+    sample,
+    top_p_filter,
+)
+
+# Prompts of different lengths, so the batch really is left-padded.
+PROMPTS = ["use 9 8 7 to make 55", "hi", "compute 16*20*5 please, then stop"]
+
+
+@pytest.fixture(scope="module")
+def model(tokenizer):
+    return create_model("tiny", tokenizer, seed=0).eval()
+
+
+@pytest.fixture(scope="module")
+def lively(tokenizer):
+    """A tiny model with larger random weights: untrained, but its greedy text varies."""
+    model = create_model("tiny", tokenizer, seed=0).eval()
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.ndim == 2:
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.1)
+    return model
+
+
+def bigram_model(tokenizer, transitions: dict[str, str | list[str]]):
+    """A real Llama whose next token depends only on the current one, with certainty.
+
+    Layers are silenced (their output projections zeroed), embeddings are one-hot, and an
+    untied lm_head holds the transition table: ``transitions[a]`` is the next token after
+    ``a`` (a list: equally likely choices). Other tokens are followed by ``</s>``.
+    """
+    model = create_model("tiny", tokenizer, seed=0).eval()
+    vocab, hidden = model.config.vocab_size, model.config.hidden_size
+    table = torch.zeros(vocab, hidden)
+    table[tokenizer.eos_token_id, :vocab] = 30.0
+    for current, following in transitions.items():
+        column = tokenizer.convert_tokens_to_ids(current)
+        table[:, column] = 0.0
+        for token in [following] if isinstance(following, str) else following:
+            table[tokenizer.convert_tokens_to_ids(token), column] = 30.0
+    with torch.no_grad():
+        model.model.embed_tokens.weight.copy_(torch.eye(vocab, hidden))
+        for layer in model.model.layers:
+            layer.self_attn.o_proj.weight.zero_()
+            layer.mlp.down_proj.weight.zero_()
+    model.lm_head.weight = torch.nn.Parameter(table)
+    return model
+
+
+def chain(text: str) -> dict[str, str]:
+    """Transitions that make the model answer ``text`` (distinct tokens) then stop."""
+    tokens = ["<|assistant|>", *_tokens(text)]
+    return dict(itertools.pairwise(tokens))
+
+
+def _tokens(text: str) -> list[str]:
+    tags = ("<think>", "</think>", "<answer>", "</answer>", "</s>")
+    out = []
+    while text:
+        tag = next((t for t in tags if text.startswith(t)), None)
+        out.append(tag or text[0])
+        text = text[len(tag or text[0]) :]
+    return out
+
+
+def templated(tokenizer, prompts):
+    return [
+        tokenizer.apply_chat_template(
+            [{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True
+        )
+        for p in prompts
+    ]
+
+
+# ---------------------------------------------------------------------------- sample
+
+
+def test_shapes_masks_and_padding(model, tokenizer):
+    r = sample(model, tokenizer, PROMPTS, num_generations=3, max_new_tokens=12, seed=1)
+    assert isinstance(r, Rollouts)
+    n = len(PROMPTS) * 3
+    assert len(r) == n and r.num_prompts == len(PROMPTS) and r.group_size == 3
+    assert r.prompt_ids.shape == r.prompt_mask.shape and r.prompt_ids.shape[0] == n
+    assert r.completion_ids.shape == r.completion_mask.shape == r.logprobs.shape
+    assert r.completion_ids.shape[0] == n and r.completion_ids.shape[1] <= 12
+    assert r.truncated.shape == (n,) and r.truncated.dtype == torch.bool
+    for t in (r.prompt_ids, r.completion_ids, r.logprobs, r.truncated):
+        assert t.device.type == "cpu"
+    pad = tokenizer.pad_token_id
+    # Prompts are left-padded: the mask never goes from 1 back to 0 along a row.
+    assert (r.prompt_mask.diff(dim=1) >= 0).all()
+    assert (r.prompt_ids[r.prompt_mask == 0] == pad).all()
+    assert r.prompt_mask[:, -1].all()
+    # Completions are right-padded: the mask never goes from 0 back to 1.
+    assert (r.completion_mask.diff(dim=1) <= 0).all()
+    assert (r.completion_ids[r.completion_mask == 0] == pad).all()
+    assert (r.logprobs[r.completion_mask == 0] == 0).all()
+    assert (r.logprobs[r.completion_mask == 1] <= 0).all()
+    assert torch.equal(r.lengths, r.completion_mask.sum(dim=1))
+    stops = {tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("</answer>")}
+    rows = zip(r.completion_ids.tolist(), r.lengths.tolist(), r.truncated.tolist(), strict=True)
+    for row, length, cut in rows:
+        real = row[:length]
+        # A row stops exactly at its first stop token, or runs to max_new_tokens.
+        assert not stops & set(real[:-1])
+        assert cut == (real[-1] not in stops) and (not cut or length == 12)
+    decoded = [
+        tokenizer.decode(row[:length], skip_special_tokens=True)
+        for row, length in zip(r.completion_ids.tolist(), r.lengths.tolist(), strict=True)
+    ]
+    assert r.texts == decoded
+
+
+def test_rows_are_grouped_by_prompt(model, tokenizer):
+    r = sample(model, tokenizer, PROMPTS, num_generations=4, max_new_tokens=4)
+    assert r.prompts == PROMPTS
+    expected = tokenizer(templated(tokenizer, PROMPTS), add_special_tokens=False)["input_ids"]
+    for i, ids in enumerate(expected):
+        for row in range(i * 4, i * 4 + 4):
+            assert r.prompt_ids[row][r.prompt_mask[row].bool()].tolist() == ids
+    assert r.groups(r.completion_ids).shape == (3, 4, r.completion_ids.shape[1])
+    assert r.groups() == [r.texts[i : i + 4] for i in (0, 4, 8)]
+    assert r.groups(list(range(12)))[2] == [8, 9, 10, 11]
+    with pytest.raises(ValueError, match="one entry per row \\(12\\), got 5"):
+        r.groups([0] * 5)
+
+
+def test_chat_messages_and_plain_text_give_the_same_rollouts(model, tokenizer):
+    messages = [[{"role": "user", "content": p}] for p in PROMPTS]
+    a = sample(model, tokenizer, PROMPTS, num_generations=2, max_new_tokens=8, seed=3)
+    b = sample(model, tokenizer, messages, num_generations=2, max_new_tokens=8, seed=3)
+    assert torch.equal(a.completion_ids, b.completion_ids) and a.texts == b.texts
+    assert b.prompts == PROMPTS
+
+
+def test_a_row_stops_right_after_eos(tokenizer):
+    model = bigram_model(tokenizer, chain("ab</s>"))
+    r = sample(model, tokenizer, PROMPTS, num_generations=2, max_new_tokens=10)
+    assert r.texts == ["ab"] * 6  # EOS is in the ids, not the text
+    assert r.completion_ids.shape[1] == 3  # the loop ends when every row is done
+    assert r.completion_ids[0].tolist() == tokenizer.convert_tokens_to_ids(["a", "b", "</s>"])
+    assert r.lengths.tolist() == [3] * 6 and not r.truncated.any()
+    # Certain tokens have log-prob 0.
+    assert torch.allclose(r.logprobs, torch.zeros_like(r.logprobs), atol=1e-6)
+
+
+def test_a_row_stops_right_after_answer_close_unless_told_not_to(tokenizer):
+    model = bigram_model(tokenizer, chain("<answer>7</answer>xy</s>"))
+    r = sample(model, tokenizer, ["hi"], num_generations=1, max_new_tokens=20)
+    assert r.texts == ["<answer>7</answer>"] and r.lengths.tolist() == [3]
+    r = sample(model, tokenizer, ["hi"], num_generations=1, max_new_tokens=20, stop_at_answer=False)
+    assert r.texts == ["<answer>7</answer>xy"] and r.lengths.tolist() == [6]
+
+
+def test_rows_stop_independently_and_logprobs_are_exact(tokenizer):
+    # After <|assistant|>, "a" and "b" are equally likely; "a" ends at once, "b" goes on.
+    model = bigram_model(tokenizer, {"<|assistant|>": ["a", "b"], "a": "</s>", "b": "c"})
+    r = sample(model, tokenizer, ["hi"], num_generations=32, max_new_tokens=8, seed=0)
+    assert set(r.texts) == {"a", "bc"}
+    assert r.lengths.tolist() == [2 if t == "a" else 3 for t in r.texts]
+    assert r.completion_ids.shape[1] == 3
+    assert torch.allclose(r.logprobs[:, 0], torch.full((32,), math.log(0.5)), atol=1e-5)
+    assert torch.allclose(r.logprobs[:, 1:], torch.zeros(32, 2), atol=1e-5)
+
+
+def test_truncated_rows_are_flagged(tokenizer):
+    model = bigram_model(tokenizer, chain("abc</s>"))
+    short = sample(model, tokenizer, ["hi"], num_generations=2, max_new_tokens=2)
+    assert short.texts == ["ab", "ab"] and short.truncated.all()
+    assert short.completion_mask.tolist() == [[1, 1], [1, 1]]
+    # Stopping on the very last allowed step is not truncation.
+    exact = sample(model, tokenizer, ["hi"], num_generations=2, max_new_tokens=4)
+    assert exact.lengths.tolist() == [4, 4] and not exact.truncated.any()
+
+
+def test_same_seed_same_rollouts_other_seed_differs(lively, tokenizer):
+    def run(seed):
+        return sample(lively, tokenizer, PROMPTS, num_generations=4, max_new_tokens=16, seed=seed)
+
+    a, b, c = run(0), run(0), run(1)
+    assert torch.equal(a.completion_ids, b.completion_ids) and a.texts == b.texts
+    assert torch.equal(a.logprobs, b.logprobs)
+    assert not torch.equal(a.completion_ids[:, :8], c.completion_ids[:, :8])
+    # The G samples of one prompt are not copies of each other.
+    assert len(set(a.texts[:4])) > 1
+
+
+@pytest.mark.parametrize("stop_at_answer", [False, True])
+def test_greedy_matches_generate_token_for_token(lively, tokenizer, stop_at_answer):
+    stops = [tokenizer.eos_token_id]
+    if stop_at_answer:
+        stops.append(tokenizer.convert_tokens_to_ids("</answer>"))
+    r = sample(
+        lively,
+        tokenizer,
+        PROMPTS,
+        num_generations=1,
+        max_new_tokens=40,
+        temperature=0.0,
+        stop_at_answer=stop_at_answer,
+    )
+    batch = tokenizer(templated(tokenizer, PROMPTS), add_special_tokens=False, padding=True)
+    ids, mask = torch.tensor(batch["input_ids"]), torch.tensor(batch["attention_mask"])
+    assert mask[:, 0].tolist().count(0) >= 1  # some prompts are padded
+    with torch.no_grad():
+        out = lively.generate(
+            input_ids=ids,
+            attention_mask=mask,
+            do_sample=False,
+            max_new_tokens=40,
+            eos_token_id=stops,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    new = out[:, ids.shape[1] :]
+    assert torch.equal(r.prompt_ids, ids)
+    for i, length in enumerate(r.lengths.tolist()):
+        assert r.completion_ids[i, :length].tolist() == new[i, :length].tolist()
+        assert (new[i, length:] == tokenizer.pad_token_id).all()
+    assert len(set(r.texts)) == len(PROMPTS)  # the comparison is not trivial
+
+
+@pytest.mark.parametrize(("temperature", "top_p"), [(1.0, 1.0), (0.7, 0.9), (1.3, 1.0), (0.0, 1.0)])
+def test_recorded_logprobs_match_a_single_forward_pass(lively, tokenizer, temperature, top_p):
+    r = sample(
+        lively,
+        tokenizer,
+        PROMPTS,
+        num_generations=4,
+        max_new_tokens=24,
+        temperature=temperature,
+        top_p=top_p,
+        seed=5,
+    )
+    recomputed = completion_logprobs(
+        lively, r.prompt_ids, r.prompt_mask, r.completion_ids, r.completion_mask, temperature
+    )
+    assert recomputed.shape == r.logprobs.shape
+    assert torch.allclose(recomputed, r.logprobs, atol=1e-4)
+    assert (r.logprobs[r.completion_mask.bool()] < 0).any()  # not all certain
+    assert len(set(r.lengths.tolist())) > 1  # rows left the batch at different steps
+
+
+def test_completion_logprobs_carry_gradients(lively, tokenizer):
+    r = sample(lively, tokenizer, PROMPTS[:1], num_generations=2, max_new_tokens=6)
+    logp = completion_logprobs(
+        lively, r.prompt_ids, r.prompt_mask, r.completion_ids, r.completion_mask
+    )
+    assert logp.requires_grad
+    logp.sum().backward()
+    assert lively.lm_head.weight.grad is not None
+    lively.zero_grad(set_to_none=True)
+    with pytest.raises(ValueError, match="same shapes"):
+        completion_logprobs(
+            lively, r.prompt_ids, r.prompt_mask[:, 1:], r.completion_ids, r.completion_mask
+        )
+
+
+def test_tiny_top_p_is_greedy(lively, tokenizer):
+    kwargs = dict(num_generations=2, max_new_tokens=24, seed=7)
+    greedy = sample(lively, tokenizer, PROMPTS, temperature=0.0, **kwargs)
+    nucleus = sample(lively, tokenizer, PROMPTS, temperature=1.0, top_p=1e-6, **kwargs)
+    assert torch.equal(greedy.completion_ids, nucleus.completion_ids)
+
+
+def test_top_p_filter_keeps_the_smallest_set_reaching_p():
+    probs = torch.tensor([[0.1, 0.5, 0.3, 0.1]])
+    assert torch.equal(top_p_filter(probs, 0.5), torch.tensor([[0.0, 0.5, 0.0, 0.0]]))
+    assert torch.equal(top_p_filter(probs, 0.6), torch.tensor([[0.0, 0.5, 0.3, 0.0]]))
+    assert torch.equal(top_p_filter(probs, 1.0), probs)
+
+
+def test_chunks_give_the_same_greedy_rollouts(lively, tokenizer):
+    kwargs = dict(num_generations=3, max_new_tokens=20, temperature=0.0)
+    whole = sample(lively, tokenizer, PROMPTS, batch_size=64, **kwargs)
+    chunked = sample(lively, tokenizer, PROMPTS, batch_size=2, progress=True, **kwargs)
+    assert torch.equal(whole.completion_ids, chunked.completion_ids)
+    assert torch.equal(whole.prompt_ids, chunked.prompt_ids)
+    assert whole.texts == chunked.texts
+
+
+def test_training_mode_is_restored(tokenizer):
+    model = create_model("tiny", tokenizer, seed=0).train()
+    sample(model, tokenizer, ["hi"], num_generations=1, max_new_tokens=2)
+    assert model.training
+    model.eval()
+    sample(model, tokenizer, ["hi"], num_generations=1, max_new_tokens=2)
+    assert not model.training
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(num_generations=0), "num_generations must be an integer ≥ 1 \\(got 0\\)"),
+        (dict(max_new_tokens=0), "max_new_tokens must be an integer ≥ 1 \\(got 0\\)"),
+        (dict(batch_size=0), "batch_size must be an integer ≥ 1 \\(got 0\\)"),
+        (dict(temperature=-0.5), "temperature must be a finite number ≥ 0 \\(got -0.5\\)"),
+        (dict(top_p=0.0), "top_p must be in \\(0, 1\\] \\(got 0.0\\)"),
+        (dict(top_p=1.5), "top_p must be in \\(0, 1\\] \\(got 1.5\\)"),
+        (dict(seed=-1), "seed must be a non-negative integer \\(got -1\\)"),
+        (dict(prompts=[]), "prompts is empty"),
+        (dict(prompts="hi"), "list of strings or of chat-message lists \\(got str\\)"),
+        (dict(prompts=[["hi"]]), "prompts\\[0\\] must be a string or a non-empty list"),
+        (dict(prompts=["hi", "Use 9 8 7"]), "prompts\\[1\\]: .*outside the vocabulary.*'U'"),
+        (dict(prompts=[[{"role": "user", "content": "café"}]]), "prompts\\[0\\]: .*'é'"),
+    ],
+)
+def test_bad_arguments_are_explained(model, tokenizer, kwargs, message):
+    kwargs = {"prompts": ["hi"], **kwargs}
+    with pytest.raises(ValueError, match=message):
+        sample(model, tokenizer, kwargs.pop("prompts"), **kwargs)
+
+
+# ---------------------------------------------------------------------------- pass@k
+
+
+def brute_force_pass_at_k(n: int, c: int, k: int) -> float:
+    """Share of the k-subsets of n samples (the first c correct) holding a correct one."""
+    subsets = list(itertools.combinations(range(n), k))
+    return sum(any(i < c for i in s) for s in subsets) / len(subsets)
+
+
+def test_pass_at_k_equals_enumeration_of_subsets():
+    for n in range(1, 9):
+        for c in range(n + 1):
+            for k in range(1, n + 1):
+                assert pass_at_k(n, c, k) == pytest.approx(
+                    brute_force_pass_at_k(n, c, k), abs=1e-12
+                )
+
+
+def test_pass_at_k_known_values_and_large_n():
+    assert pass_at_k(10, 3, 1) == pytest.approx(0.3)
+    assert pass_at_k(5, 0, 3) == 0.0 and pass_at_k(5, 5, 1) == 1.0
+    # Huge binomials never appear: C(1000, 500) overflows a float.
+    assert pass_at_k(1000, 1, 500) == pytest.approx(0.5)
+    assert 0.0 < pass_at_k(1000, 2, 10) < 1.0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((0, 0, 1), "n must be ≥ 1 \\(got 0\\)"),
+        ((4, 5, 1), "c must be between 0 and n=4 \\(got 5\\)"),
+        ((4, -1, 1), "c must be between 0 and n=4 \\(got -1\\)"),
+        ((4, 1, 0), "k must be between 1 and n=4 \\(got 0\\)"),
+        ((4, 1, 5), "k must be between 1 and n=4 \\(got 5\\)"),
+        ((4.0, 1, 1), "n must be an integer \\(got 4.0\\)"),
+        ((4, True, 1), "c must be an integer \\(got True\\)"),
+    ],
+)
+def test_pass_at_k_rejects_bad_arguments(args, message):
+    with pytest.raises(ValueError, match=message):
+        pass_at_k(*args)
+
+
+def test_pass_at_k_curve_is_the_mean_over_problems():
+    curve = pass_at_k_curve([0, 1, 4], n=4, ks=(1, 2, 4))
+    assert curve[1] == pytest.approx((0 + 0.25 + 1) / 3)
+    assert curve[4] == pytest.approx((0 + 1 + 1) / 3)
+    assert list(curve) == [1, 2, 4]
+    with pytest.raises(ValueError, match="correct_counts is empty"):
+        pass_at_k_curve([], n=4, ks=(1,))
+
+
+# ---------------------------------------------------------------------------- evaluate
+
+
+def test_evaluate_untrained_model_on_countdown(model, tokenizer):
+    rows = load_eval("countdown", 4, chat=True)
+    result = evaluate(model, tokenizer, rows, num_samples=8, max_new_tokens=24)
+    assert isinstance(result, EvalResult)
+    assert 0.0 <= result.format_rate <= 1.0
+    assert list(result.pass_at) == [1, 2, 4, 8]
+    values = [result.pass_at[k] for k in (1, 2, 4, 8)]
+    assert all(0.0 <= v <= 1.0 for v in values) and values == sorted(values)
+    assert result.pass1 == result.pass_at[1]
+    assert result.num_problems == 4 and [len(t) for t in result.texts] == [8] * 4
+    assert [len(r) for r in result.rewards] == [8] * 4
+    assert 1 <= result.mean_length <= 24 and 0.0 <= result.truncated_rate <= 1.0
+    summary = result.to_dict()
+    assert json.loads(json.dumps(summary)) == summary
+    assert summary["pass@8"] == result.pass_at[8] and "texts" not in summary
+
+
+def test_evaluate_scores_a_model_that_solves_one_countdown_problem(tokenizer):
+    model = bigram_model(tokenizer, chain("<think>x</think><answer>2+5</answer>"))
+    rows = [
+        {"prompt": "use 2 5 to make 7", "numbers": [2, 5], "target": 7},
+        {"prompt": "use 2 5 to make 10", "numbers": [2, 5], "target": 10},
+    ]
+    result = evaluate(model, tokenizer, rows, num_samples=4)
+    assert result.format_rate == 1.0
+    assert result.rewards == [[1.0] * 4, [0.0] * 4]
+    assert result.pass_at == {1: 0.5, 2: 0.5, 4: 0.5}
+    assert result.texts[0][0] == "<think>x</think><answer>2+5</answer>"
+    assert result.mean_length == 8 and result.truncated_rate == 0.0
+    assert greedy_accuracy(model, tokenizer, rows) == 0.5
+
+
+def test_evaluate_with_arithmetic_reward(tokenizer):
+    model = bigram_model(tokenizer, chain("<think>ok</think><answer>7</answer>"))
+    rows = [
+        {"prompt": [{"role": "user", "content": "compute 2+5"}], "answer": 7},
+        {"prompt": "compute 1+1", "answer": 2},
+        {"prompt": "compute 3+4", "answer": 7},
+    ]
+    result = evaluate(model, tokenizer, rows, num_samples=2, reward_fn=arithmetic_reward)
+    assert result.rewards == [[1.0, 1.0], [0.0, 0.0], [1.0, 1.0]]
+    assert result.pass_at[1] == pytest.approx(2 / 3)
+    acc = greedy_accuracy(model, tokenizer, rows, reward_fn=arithmetic_reward)
+    assert acc == pytest.approx(2 / 3)
+    # Rows from the held-out file work too (an untrained model scores 0).
+    eval_rows = load_eval("arithmetic", 3, chat=True)
+    result = evaluate(model, tokenizer, eval_rows, num_samples=2, reward_fn=arithmetic_reward)
+    assert result.num_problems == 3 and 0.0 <= result.pass1 <= 1.0
+
+
+def test_evaluate_rejects_bad_arguments(model, tokenizer):
+    rows = load_eval("countdown", 2, chat=True)
+    with pytest.raises(ValueError, match="each k must be between 1 and num_samples=4 \\(got 8\\)"):
+        evaluate(model, tokenizer, rows, num_samples=4, ks=(1, 8))
+    with pytest.raises(ValueError, match="num_samples must be an integer ≥ 1 \\(got 0\\)"):
+        evaluate(model, tokenizer, rows, num_samples=0)
+    with pytest.raises(ValueError, match="problems_or_rows is empty"):
+        evaluate(model, tokenizer, [])
+    with pytest.raises(ValueError, match="needs a 'prompt'"):
+        evaluate(model, tokenizer, [{"numbers": [1, 2], "target": 3}])
