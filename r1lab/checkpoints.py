@@ -10,8 +10,10 @@ on the held-out file, and whether the course's targets hold.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import platform
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -67,8 +69,8 @@ TARGETS: dict[str, list[tuple[str, Callable[[dict], bool]]]] = {
     "base": [("format rate ≤ 5 %", lambda e: e["format_rate"] <= 0.05)],
     "sft": [
         ("format rate ≥ 95 %", lambda e: e["format_rate"] >= 0.95),
-        ("pass@1 between 15 % and 50 %", lambda e: 0.15 <= e["pass_at"]["1"] <= 0.50),
-        ("pass@8 ≥ pass@1 + 10 points", lambda e: e["pass_at"]["8"] >= e["pass_at"]["1"] + 0.10),
+        ("pass@1 between 15 % and 50 %", lambda e: 0.15 <= e["pass@1"] <= 0.50),
+        ("pass@8 ≥ pass@1 + 10 points", lambda e: e["pass@8"] >= e["pass@1"] + 0.10),
     ],
 }
 
@@ -80,7 +82,7 @@ def evaluate_checkpoint(
     progress: bool = False,
 ) -> dict:
     """Sampled format rate, pass@k and length, greedy accuracy, and the free-text probes."""
-    from r1lab.probes import arithmetic_accuracy, check_accuracy
+    from r1lab.probes import arithmetic_accuracy, check_accuracy, solve_accuracy
     from r1lab.rollouts import evaluate, greedy_accuracy
 
     settings = settings or EvalSettings()
@@ -96,14 +98,19 @@ def evaluate_checkpoint(
         progress=progress,
     )
     result = sampled.to_dict()
-    result["pass_at"] = {str(k): v for k, v in result["pass_at"].items()}
     result["greedy_accuracy"] = greedy_accuracy(
         model, tokenizer, rows, max_new_tokens=settings.max_new_tokens
     )
     result["probe_arithmetic"] = arithmetic_accuracy(model, tokenizer, settings.probes).accuracy
     result["probe_check"] = check_accuracy(model, tokenizer, settings.probes).accuracy
+    result["probe_solve"] = solve_accuracy(model, tokenizer, settings.probes).accuracy
     result["settings"] = settings.to_dict()
     return result
+
+
+def weights_digest(path: str | Path) -> str:
+    """SHA-256 of a checkpoint's ``model.safetensors``: ties a card to its weights."""
+    return hashlib.sha256((Path(path) / "model.safetensors").read_bytes()).hexdigest()
 
 
 def check_targets(name: str, evaluation: dict) -> list[dict]:
@@ -173,8 +180,11 @@ def build_base(
         seed=settings.seed,
         data={"pretraining_documents": settings.pretrain.corpus_docs},
         wall_time_s=round(time.perf_counter() - t0, 1),
+        weights_sha256=weights_digest(out),
     )
     write_card(out, card)
+    # The state only serves an interrupted run; the next build starts from nothing.
+    shutil.rmtree(work, ignore_errors=True)
     return card
 
 
@@ -201,8 +211,9 @@ def build_sft(
         evaluation,
         seed=settings.seed,
         data={"cold_start_traces": summary["examples"], "retry_rate": settings.sft.retry_rate},
-        base=str(base),
+        base=Path(base).name,  # the sibling directory it was fine-tuned from
         wall_time_s=round(time.perf_counter() - t0, 1),
+        weights_sha256=weights_digest(out),
     )
     write_card(out, card)
     return card
@@ -235,10 +246,11 @@ def format_card(card: dict) -> str:
     lines = [
         f"{card['name']}: {card['model']['parameters']:,} parameters, built in "
         f"{card['wall_time_s']} s",
-        f"  format rate {e['format_rate']:.1%}  pass@1 {e['pass_at']['1']:.1%}  "
-        f"pass@8 {e['pass_at']['8']:.1%}  greedy {e['greedy_accuracy']:.1%}  "
+        f"  format rate {e['format_rate']:.1%}  pass@1 {e['pass@1']:.1%}  "
+        f"pass@8 {e['pass@8']:.1%}  greedy {e['greedy_accuracy']:.1%}  "
         f"mean length {e['mean_length']:.1f} tokens",
-        f"  free text: arithmetic {e['probe_arithmetic']:.1%}  checks {e['probe_check']:.1%}",
+        f"  free text: arithmetic {e['probe_arithmetic']:.1%}  checks {e['probe_check']:.1%}  "
+        f"solved {e['probe_solve']:.1%}",
     ]
     lines += [f"  {'✓' if t['met'] else '✗'} {t['target']}" for t in card["targets"]]
     return "\n".join(lines)

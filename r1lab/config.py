@@ -36,8 +36,8 @@ class RunConfig:
     num_generations: int = 8
     # budgets
     n_eval: int = 200
-    sft_examples: int = 400
-    sft_epochs: int = 3
+    sft_examples: int = 800
+    sft_epochs: int = 10
     rl_steps: int = 200
     prompts_per_step: int = 16
     learning_rate: float = 1e-4
@@ -164,5 +164,5 @@ _PROFILE_VALUES: dict[str, dict[str, Any]] = {
         prompts_per_step=2,
     ),
     "lesson": {},
-    "full": dict(n_eval=500, sft_examples=1000, rl_steps=1000),
+    "full": dict(n_eval=500, rl_steps=1000),
 }

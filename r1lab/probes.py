@@ -5,8 +5,8 @@ probes show what it *does* know, by letting it continue plain text the way it wa
 pretrained (``<s>`` then a calculation), greedily:
 
 * :func:`arithmetic_accuracy`: ``9*7=`` → does it write ``63``?
-* :func:`check_accuracy`: ``want 12: 9-7=2,2*6=12`` → does it write ``ok`` (or ``no``
-  when the result misses)?
+* :func:`check_accuracy`: ``use 9 7 6 to make 12: 9-7=2,2*6=12`` → does it write ``ok``
+  (or ``no`` when the result misses)?
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def check_accuracy(
         misses = [e for e in candidates if e.value != p.target]
         expr = rng.choice(misses) if i % 2 and misses else rng.choice(hits)
         steps = ",".join(str(s) for s in expr.steps())
-        prompts.append(f"want {p.target}: {steps} ")
+        prompts.append(f"{p.prompt()}: {steps} ")
         expected.append("ok" if expr.value == p.target else "no")
     written = continue_text(model, tokenizer, prompts, max_new_tokens=2)
     correct = sum(w[:2] == e for w, e in zip(written, expected, strict=True))
@@ -120,3 +120,29 @@ def _leading_number(text: str) -> str:
             break
         digits += ch
     return digits
+
+
+def solve_accuracy(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    n: int = 200,
+    seed: int = 0,
+    spec: CountdownSpec | None = None,
+) -> ProbeResult:
+    """Share of held-out problems, written as plain text (``use 9 7 6 to make 12:``), whose
+    greedy continuation is one attempt with right arithmetic that reaches the target and
+    says ``ok``: the task, solved in free text, with no format."""
+    spec = spec or CountdownSpec()
+    problems = _problems(n, seed, spec)
+    prompts = [f"{p.prompt()}:" for p in problems]
+    written = continue_text(model, tokenizer, prompts, max_new_tokens=32)
+    correct = 0
+    for p, text in zip(problems, written, strict=True):
+        attempts = countdown.parse_think(text.split("\n")[0])
+        first = attempts[0] if attempts else None
+        if first and first.arithmetic_ok() and first.value == p.target and first.verdict == "ok":
+            leaves = [first.steps[0][0], first.steps[0][2], *(s[2] for s in first.steps[1:])]
+            correct += sorted(leaves) == sorted(p.numbers)
+    wanted = "an attempt that reaches the target"
+    examples = [(q, wanted, w) for q, w in zip(prompts, written, strict=True)]
+    return ProbeResult("solve", correct / len(prompts), len(prompts), examples[:20])

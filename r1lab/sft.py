@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
+from transformers.trainer_callback import PrinterCallback
 
 from r1lab.data import countdown_trace_dataset
 from r1lab.models import pick_device
@@ -26,8 +27,8 @@ from r1lab.tasks.countdown import CountdownSpec
 class SFTSettings:
     """The cold start's budget and data. The defaults build the shipped SFT model."""
 
-    examples: int = 400
-    epochs: int = 4
+    examples: int = 800
+    epochs: int = 10
     retry_rate: float = 0.1  # share of traces that show a wrong attempt, "wait", a retry
     max_attempts: int = 3
     learning_rate: float = 1e-3
@@ -35,10 +36,10 @@ class SFTSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.examples, int) or not 1 <= self.examples <= 1_900:
+        if not isinstance(self.examples, int) or not 1 <= self.examples <= 1_800:
             raise ValueError(
-                f"examples must be an integer between 1 and 1900 (got {self.examples!r}): "
-                "the Countdown training split holds about 1,900 distinct problems"
+                f"examples must be an integer between 1 and 1800 (got {self.examples!r}): "
+                "the Countdown training split holds about 1,840 distinct problems"
             )
         if not isinstance(self.epochs, int) or not 1 <= self.epochs <= 100:
             raise ValueError(f"epochs must be an integer between 1 and 100 (got {self.epochs!r})")
@@ -120,6 +121,8 @@ def cold_start(
             processing_class=tokenizer,
             callbacks=[_Relay(on_step)] if on_step is not None else None,
         )
+        # Without progress bars, transformers prints every log line instead: keep it quiet.
+        trainer.remove_callback(PrinterCallback)
         t0 = time.perf_counter()
         result = trainer.train()
         wall = time.perf_counter() - t0

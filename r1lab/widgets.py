@@ -117,9 +117,9 @@ def _run_panel(
 
 def sft_panel(
     run: Callable[..., None],
-    examples: int = 400,
-    epochs: int = 4,
-    max_examples: int = 1900,
+    examples: int = 800,
+    epochs: int = 10,
+    max_examples: int = 1800,
 ) -> w.VBox:
     """Sliders for the number of cold-start traces and epochs, and a Run button that calls
     ``run(examples=…, epochs=…)`` (which trains and draws its results)."""

@@ -209,3 +209,46 @@ def test_prompt_is_in_the_model_vocabulary(tokenizer):
     assert CountdownProblem((3, 4, 5), 17).prompt() == "use 3 4 5 to make 17"
     assert CountdownProblem((5, 4, 3), 17).key() == CountdownProblem((3, 4, 5), 17).key()
     assert Fraction(17) == CountdownProblem((3, 4, 5), 17).target
+
+
+def test_ordered_problems_are_solved_left_to_right_in_the_given_order():
+    problems = countdown.generate(300, seed=3)
+    assert CountdownSpec().ordered
+    for p in problems:
+        solutions = countdown.chain_solutions(p)
+        assert solutions, p
+        for s in solutions:
+            assert s.leaves() == list(p.numbers) and s.has_natural_steps()
+            assert all(
+                step.left == s.steps()[i - 1].result for i, step in enumerate(s.steps()) if i
+            )
+
+
+def test_chains_are_every_operator_choice_with_natural_steps():
+    exprs = countdown.chains([8, 2, 6])
+    texts = {str(e) for e in exprs}
+    assert "(8-2)/6" in texts and "8*2+6" in texts and "8/2*6" in texts
+    assert "8-2-6" in texts and len(texts) == len(exprs)
+    # 8/2/6 is not whole, and nothing may go below zero.
+    assert "8/2/6" not in texts and all(e.has_natural_steps() for e in exprs)
+    assert len(exprs) <= 16
+
+
+def test_unordered_problems_may_need_another_order():
+    spec = CountdownSpec(ordered=False)
+    problems = countdown.generate(300, seed=3, spec=spec)
+    assert any(not countdown.chain_solutions(p) for p in problems)
+    assert all(countdown.solve(p) for p in problems)
+
+
+def test_ordered_traces_search_among_chains():
+    rng = random.Random(0)
+    for p in countdown.generate(60, seed=4):
+        trace = countdown.write_trace(p, rng, retry_rate=1.0, max_attempts=3, ordered=True)
+        think = trace[len("<think>") : trace.index("</think>")]
+        attempts = countdown.parse_think(think)
+        assert len(attempts) >= 2 or len(countdown.chains(p.numbers)) <= 1
+        for a in attempts:
+            assert a.arithmetic_ok() and a.check_ok(p.target)
+            assert [a.steps[0][0], a.steps[0][2], a.steps[1][2]] == list(p.numbers)
+        assert attempts[-1].verdict == "ok"

@@ -32,3 +32,43 @@ def test_verifier_times_marks_hung_runs():
     assert len(ax.patches) == 4 and ax.get_xscale() == "log"
     assert any("hung" in t.get_text() for t in ax.texts)
     assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b"]
+
+
+def test_live_curves_redraw_every_few_steps():
+    from r1lab.plots import LiveCurves
+
+    live = LiveCurves(["loss", "grad_norm"], every=3)
+    for step in range(1, 8):
+        live.on_step({"step": step, "loss": 1.0 / step, "grad_norm": 2.0})
+    assert live.steps == list(range(1, 8))
+    # Redrawn after steps 3 and 6, not yet after 7.
+    assert len(live.axes[0].lines[0].get_xdata()) == 6
+    live.redraw()
+    assert list(live.axes[0].lines[0].get_ydata())[-1] == pytest.approx(1 / 7)
+    assert live.axes[1].get_ylabel() == "grad_norm"
+    with pytest.raises(ValueError, match="every must be"):
+        LiveCurves(every=0)
+
+
+def test_compare_bars_draws_one_bar_per_model_and_metric():
+    from r1lab.plots import compare_bars
+
+    fig = compare_bars(
+        {"base": {"format": 0.0, "pass@1": 0.0}, "sft": {"format": 0.97, "pass@1": 0.3}}
+    )
+    ax = fig.axes[0]
+    assert len(ax.patches) == 4
+    assert sorted(round(p.get_height(), 2) for p in ax.patches) == [0.0, 0.0, 0.3, 0.97]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["format", "pass@1"]
+    with pytest.raises(ValueError):
+        compare_bars({})
+
+
+def test_pass_at_k_curves_and_temperature_sweep():
+    from r1lab.plots import pass_at_k_curves, temperature_sweep
+
+    fig = pass_at_k_curves({"a": {1: 0.2, 2: 0.3, 4: 0.5}, "b": {1: 0.0, 2: 0.0, 4: 0.0}})
+    lines = fig.axes[0].lines
+    assert [list(line.get_ydata()) for line in lines] == [[0.2, 0.3, 0.5], [0.0, 0.0, 0.0]]
+    fig = temperature_sweep([0.5, 1.0], {"pass@1": [0.3, 0.2], "format": [1.0, 0.9]})
+    assert len(fig.axes) == 2 and fig.axes[1].get_title() == "format"

@@ -41,7 +41,7 @@ def test_cold_start_trains_on_the_completion_and_reports_each_step(tokenizer):
     "kwargs, message",
     [
         (dict(examples=0), "examples must be"),
-        (dict(examples=5000), "about 1,900 distinct problems"),
+        (dict(examples=5000), "about 1,840 distinct problems"),
         (dict(epochs=0), "epochs must be"),
         (dict(retry_rate=1.5), "retry_rate must be"),
         (dict(learning_rate=0.0), "learning_rate must be"),

@@ -58,3 +58,60 @@ def test_gallery_table_marks_lenient_payouts():
     results = [LenientResult(1.0, 0.01, "scored"), LenientResult(None, 2.0, "timed out")]
     html = html_hack_gallery(GALLERY[:2], results)
     assert html.count("#f8d7da") == 2 and "timed out" in html
+
+
+def _parts(panel):
+    found = {}
+
+    def walk(widget):
+        for cls in (CONTROL, RUN, OUTPUT):
+            if cls in widget._dom_classes:
+                found.setdefault(cls, []).append(widget)
+        for child in getattr(widget, "children", ()):
+            walk(child)
+
+    walk(panel)
+    return found
+
+
+def test_sft_panel_runs_with_the_chosen_values_and_explains_bad_ones(capsys):
+    from r1lab.widgets import sft_panel
+
+    calls = []
+
+    def run(examples, epochs):
+        calls.append((examples, epochs))
+        if examples > 1000:
+            raise ValueError("too many")
+        print(f"trained on {examples}")
+
+    panel = sft_panel(run, examples=40, epochs=2)
+    parts = _parts(panel)
+    assert PANEL in panel._dom_classes and len(parts[CONTROL]) == 2
+    parts[CONTROL][0].value = 100
+    parts[RUN][0].click()
+    assert calls == [(100, 2)]
+    # Outside a kernel the Output widget cannot capture; what run printed reaches stdout.
+    assert "trained on 100" in capsys.readouterr().out
+    parts[CONTROL][0].value = 1500
+    parts[RUN][0].click()
+    assert "Cannot run with these settings: too many" in capsys.readouterr().out
+    assert not parts[RUN][0].disabled
+    with pytest.raises(ValueError, match="examples must be between"):
+        sft_panel(run, examples=0)
+
+
+def test_rollout_panel_passes_prompt_temperature_and_top_p():
+    from r1lab.widgets import rollout_panel
+
+    calls = []
+    panel = rollout_panel(
+        ["use 1 2 3 to make 6", "use 2 2 2 to make 8"], lambda **kw: calls.append(kw)
+    )
+    parts = _parts(panel)
+    prompt, temperature, top_p = parts[CONTROL]
+    prompt.value, temperature.value, top_p.value = 1, 0.5, 0.9
+    parts[RUN][0].click()
+    assert calls == [{"index": 1, "temperature": 0.5, "top_p": 0.9}]
+    with pytest.raises(ValueError, match="at least one prompt"):
+        rollout_panel([], print)

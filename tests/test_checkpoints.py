@@ -1,0 +1,115 @@
+"""Building the shipped checkpoints, their cards, and the checkpoints in data/."""
+
+import hashlib
+import json
+import subprocess
+import sys
+
+import pytest
+
+from r1lab.checkpoints import (
+    CHECKPOINTS_DIR,
+    NAMES,
+    BuildSettings,
+    EvalSettings,
+    build,
+    check_targets,
+    format_card,
+    read_card,
+    weights_digest,
+)
+from r1lab.pretrain import PretrainConfig
+from r1lab.sft import SFTSettings
+
+TINY = BuildSettings(
+    pretrain=PretrainConfig(corpus_docs=300, steps=4, batch_size=4, block_size=32),
+    sft=SFTSettings(examples=16, epochs=1, batch_size=8),
+    evaluation=EvalSettings(n_problems=4, num_samples=8, max_new_tokens=24, probes=8),
+)
+
+
+def _digest(path):
+    return hashlib.sha256((path / "model.safetensors").read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    out = tmp_path_factory.mktemp("checkpoints")
+    cards = build(out, TINY, device="cpu", progress=False, log=lambda _: None)
+    return out, cards
+
+
+def test_build_writes_both_checkpoints_with_cards(built):
+    out, cards = built
+    assert set(cards) == set(NAMES)
+    for name in NAMES:
+        card = read_card(out / name)
+        assert card == json.loads(json.dumps(cards[name]))
+        assert (out / name / "model.safetensors").is_file()
+        assert card["evaluation"]["settings"]["n_problems"] == 4
+        for key in ("format_rate", "pass@1", "pass@8", "greedy_accuracy", "mean_length"):
+            assert 0 <= card["evaluation"][key] <= (1 if key != "mean_length" else 24)
+        assert [t["target"] for t in card["targets"]] == [t for t, _ in _targets(name)]
+    assert cards["sft"]["data"]["cold_start_traces"] == 16
+    assert cards["base"]["training"]["steps"] == 4
+
+
+def _targets(name):
+    from r1lab.checkpoints import TARGETS
+
+    return TARGETS[name]
+
+
+def test_rebuilding_from_the_same_seed_gives_the_same_weights(built, tmp_path):
+    out, _ = built
+    again = build(tmp_path, TINY, only="base", device="cpu", progress=False, log=lambda _: None)
+    assert _digest(tmp_path / "base") == _digest(out / "base")
+    assert again["base"]["evaluation"] == read_card(out / "base")["evaluation"]
+
+
+def test_targets_are_checked_against_the_numbers():
+    good = {"format_rate": 0.99, "pass@1": 0.3, "pass@8": 0.6}
+    assert all(t["met"] for t in check_targets("sft", good))
+    too_good = {**good, "pass@1": 0.7, "pass@8": 0.9}
+    assert [t["met"] for t in check_targets("sft", too_good)] == [True, False, True]
+    assert not check_targets("base", {"format_rate": 0.2})[0]["met"]
+
+
+def test_a_missing_card_says_how_to_make_one(tmp_path):
+    with pytest.raises(FileNotFoundError, match="r1lab checkpoints"):
+        read_card(tmp_path)
+    with pytest.raises(ValueError, match="only must be one of"):
+        build(tmp_path, TINY, only="rl")
+
+
+# ------------------------------------------------------------------ the shipped checkpoints
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_shipped_checkpoints_meet_their_targets_and_load_without_r1lab(name):
+    path = CHECKPOINTS_DIR / name
+    card = read_card(path)
+    assert all(t["met"] for t in card["targets"]), format_card(card)
+    assert card["model"]["parameters"] > 500_000
+    size = sum(f.stat().st_size for f in path.iterdir())
+    assert size < 10 * 2**20, f"{path} holds {size / 2**20:.1f} MB; data/ must stay small"
+    code = (
+        "import sys; from transformers import AutoModelForCausalLM, AutoTokenizer; "
+        f"m = AutoModelForCausalLM.from_pretrained({str(path)!r}); "
+        f"t = AutoTokenizer.from_pretrained({str(path)!r}); "
+        "assert 'r1lab' not in sys.modules; print(type(m).__name__, len(t))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("LlamaForCausalLM")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_shipped_cards_describe_the_shipped_weights(name):
+    assert read_card(CHECKPOINTS_DIR / name)["weights_sha256"] == weights_digest(
+        CHECKPOINTS_DIR / name
+    )
+
+
+def test_the_sft_card_names_its_base():
+    assert read_card(CHECKPOINTS_DIR / "sft")["base"].endswith("base")
