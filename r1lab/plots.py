@@ -126,9 +126,10 @@ def compare_bars(results: dict[str, dict[str, float]], title: str = "") -> Figur
         bars = ax.bar(xs, ys, width=width, label=name, color=colors[i % len(colors)])
         ax.bar_label(bars, labels=[f"{y:.0%}" for y in ys], fontsize=8, padding=1)
     ax.set_xticks(range(len(metrics)), metrics)
-    ax.set_ylim(0, 1.12)
+    ax.set_ylim(0, 1.3)  # room for the legend above the tallest bar and its label
+    ax.set_yticks([0, 0.25, 0.5, 0.75, 1.0])
     ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
-    ax.legend(loc="upper left", ncols=len(results), fontsize=9)
+    ax.legend(loc="upper center", ncols=len(results), fontsize=9, frameon=False)
     ax.set_title(title)
     fig.tight_layout()
     plt.close(fig)

@@ -416,9 +416,7 @@ def evaluate(
     :func:`r1lab.data.load_eval` returns; task problems (with ``prompt()`` and
     ``to_row()``) work too. ``ks`` defaults to 1, 2, 4, … up to ``num_samples``.
     """
-    rows = [_as_row(item) for item in problems_or_rows]
-    if not rows:
-        raise ValueError("problems_or_rows is empty: need at least one problem")
+    rows = _as_rows(problems_or_rows)
     _check_positive_int("num_samples", num_samples)
     if ks is None:
         ks = [2**i for i in range(num_samples.bit_length()) if 2**i <= num_samples]
@@ -537,6 +535,18 @@ def _render_prompts(
             )
         )
     return user_texts, templated
+
+
+def _as_rows(items: Iterable[Any]) -> list[dict]:
+    if isinstance(items, Mapping) and isinstance(items.get("prompt"), list):
+        raise ValueError(
+            "got a dict of columns, which is what slicing a Dataset gives (rows[:4]): "
+            "pass rows.select(range(4)) or list(rows)[:4] instead"
+        )
+    rows = [_as_row(item) for item in items]
+    if not rows:
+        raise ValueError("problems_or_rows is empty: need at least one problem")
+    return rows
 
 
 def _as_row(item: Any) -> dict:

@@ -23,6 +23,21 @@ from r1lab.models import pick_device
 from r1lab.tasks.countdown import CountdownSpec
 
 
+def _checkpointing_field() -> str:
+    # transformers 5.24 renamed gradient_checkpointing (still accepted, with a warning).
+    from transformers import TrainingArguments
+
+    fields = TrainingArguments.__dataclass_fields__
+    return (
+        "activation_checkpointing"
+        if "activation_checkpointing" in fields
+        else ("gradient_checkpointing")
+    )
+
+
+_CHECKPOINTING = _checkpointing_field()
+
+
 @dataclass(frozen=True)
 class SFTSettings:
     """The cold start's budget and data. The defaults build the shipped SFT model."""
@@ -65,6 +80,25 @@ def cold_start_data(settings: SFTSettings, spec: CountdownSpec | None = None) ->
     )
 
 
+class _Progress(TrainerCallback):
+    """One tqdm bar (a widget in notebooks) instead of transformers' table of losses."""
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=state.max_steps, desc="SFT", unit="step")
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.bar.update(1)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "loss" in logs:
+            self.bar.set_postfix(loss=f"{logs['loss']:.3f}")
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.bar.close()
+
+
 class _Relay(TrainerCallback):
     """Passes the trainer's logs to a plain ``on_step(metrics)`` function."""
 
@@ -74,6 +108,56 @@ class _Relay(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs and "loss" in logs:
             self.on_step({"step": state.global_step, "max_steps": state.max_steps, **logs})
+
+
+def make_trainer(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    settings: SFTSettings,
+    dataset: Dataset,
+    output_dir: str,
+    *,
+    device: str = "auto",
+    on_step: Callable[[dict], None] | None = None,
+    progress: bool = True,
+):
+    """The ``trl.SFTTrainer`` the cold start runs: loss on the completion only."""
+    from trl import SFTConfig, SFTTrainer
+
+    args = SFTConfig(
+        output_dir=output_dir,
+        num_train_epochs=settings.epochs,
+        per_device_train_batch_size=settings.batch_size,
+        learning_rate=settings.learning_rate,
+        lr_scheduler_type="cosine",
+        warmup_steps=0.05,  # a fraction of all steps
+        weight_decay=0.0,
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        seed=settings.seed,
+        data_seed=settings.seed,
+        use_cpu=pick_device(device).type == "cpu",
+        dataloader_num_workers=0,
+        completion_only_loss=True,
+        max_length=256,
+        disable_tqdm=True,  # our own bar below, not transformers' table of every loss
+        # TRL turns activation checkpointing on by default; a 1 M model only gets slower.
+        **{_CHECKPOINTING: False},
+    )
+    callbacks = [_Progress()] if progress else []
+    if on_step is not None:
+        callbacks.append(_Relay(on_step))
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        callbacks=callbacks,
+    )
+    # Without its own bars, transformers prints every log line instead: keep it quiet.
+    trainer.remove_callback(PrinterCallback)
+    return trainer
 
 
 def cold_start(
@@ -89,40 +173,19 @@ def cold_start(
 ) -> dict:
     """Fine-tune ``model`` in place on cold-start traces; returns a summary (steps, final
     loss, wall time). ``dataset`` defaults to :func:`cold_start_data`."""
-    from trl import SFTConfig, SFTTrainer
-
     settings = settings or SFTSettings()
     dataset = dataset if dataset is not None else cold_start_data(settings)
-    target = pick_device(device)
     with tempfile.TemporaryDirectory() as tmp:
-        args = SFTConfig(
-            output_dir=output_dir or tmp,
-            num_train_epochs=settings.epochs,
-            per_device_train_batch_size=settings.batch_size,
-            learning_rate=settings.learning_rate,
-            lr_scheduler_type="cosine",
-            warmup_steps=0.05,  # a fraction of all steps
-            weight_decay=0.0,
-            logging_steps=1,
-            save_strategy="no",
-            report_to="none",
-            seed=settings.seed,
-            data_seed=settings.seed,
-            use_cpu=target.type == "cpu",
-            dataloader_num_workers=0,
-            completion_only_loss=True,
-            max_length=256,
-            disable_tqdm=not progress,
+        trainer = make_trainer(
+            model,
+            tokenizer,
+            settings,
+            dataset,
+            output_dir or tmp,
+            device=device,
+            on_step=on_step,
+            progress=progress,
         )
-        trainer = SFTTrainer(
-            model=model,
-            args=args,
-            train_dataset=dataset,
-            processing_class=tokenizer,
-            callbacks=[_Relay(on_step)] if on_step is not None else None,
-        )
-        # Without progress bars, transformers prints every log line instead: keep it quiet.
-        trainer.remove_callback(PrinterCallback)
         t0 = time.perf_counter()
         result = trainer.train()
         wall = time.perf_counter() - t0

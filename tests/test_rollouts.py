@@ -444,3 +444,10 @@ def test_evaluate_rejects_bad_arguments(model, tokenizer):
         evaluate(model, tokenizer, [])
     with pytest.raises(ValueError, match="needs a 'prompt'"):
         evaluate(model, tokenizer, [{"numbers": [1, 2], "target": 3}])
+
+
+def test_a_sliced_dataset_gets_a_clear_error(tokenizer):
+    model = create_model("tiny", tokenizer, seed=0)
+    rows = load_eval("countdown", 8)
+    with pytest.raises(ValueError, match=r"rows.select\(range\(4\)\)"):
+        evaluate(model, tokenizer, rows[:4], num_samples=2, max_new_tokens=4)

@@ -51,3 +51,18 @@ def test_cold_start_trains_on_the_completion_and_reports_each_step(tokenizer):
 def test_bad_settings_explain_themselves(kwargs, message):
     with pytest.raises(ValueError, match=message):
         SFTSettings(**kwargs)
+
+
+def test_the_loss_covers_the_completion_and_its_end_only(tokenizer, tmp_path):
+    from r1lab.sft import make_trainer
+
+    settings = SFTSettings(examples=8, epochs=1, batch_size=8)
+    data = cold_start_data(settings)
+    model = create_model("tiny", tokenizer, seed=0)
+    trainer = make_trainer(model, tokenizer, settings, data, str(tmp_path), device="cpu")
+    batch = next(iter(trainer.get_train_dataloader()))
+    completions = {row["completion"][0]["content"] for row in data}
+    for ids, labels in zip(batch["input_ids"], batch["labels"], strict=True):
+        trained = tokenizer.decode(ids[labels != -100])
+        assert trained.endswith("</s>") and trained[: -len("</s>")] in completions
+        assert "use " not in trained and "<|user|>" not in trained
