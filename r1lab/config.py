@@ -108,7 +108,18 @@ class RunConfig:
 
     def summary(self) -> str:
         """The fields a learner most often checks, as ``name=value`` pairs."""
-        shown = ("profile", "seed", "device", "model_preset", "num_generations", "rl_steps")
+        shown = (
+            "profile",
+            "seed",
+            "device",
+            "model_preset",
+            "n_eval",
+            "num_generations",
+            "max_new_tokens",
+            "sft_examples",
+            "sft_epochs",
+            "rl_steps",
+        )
         return " ".join(f"{name}={getattr(self, name)}" for name in shown)
 
 

@@ -6,7 +6,9 @@ or, for learners with internet, a hub id such as ``Qwen/Qwen2.5-0.5B-Instruct``.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -132,7 +134,9 @@ def load(
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         _check_model_directory(path)
-        model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, **kwargs)
+        # A local model of a few MB loads in a blink: no progress bar for it.
+        with quiet_progress():
+            model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, **kwargs)
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     else:
         model, tokenizer = _load_from_hub(str(name_or_path), kwargs)
@@ -141,6 +145,24 @@ def load(
     model.to(target)
     model.eval()
     return model, tokenizer
+
+
+@contextlib.contextmanager
+def quiet_progress() -> Iterator[None]:
+    """transformers' and datasets' own progress bars off for a moment, then as they were."""
+    import datasets.utils.logging as ds_logging
+    import transformers.utils.logging as hf_logging
+
+    was = hf_logging.is_progress_bar_enabled(), ds_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    ds_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was[0]:
+            hf_logging.enable_progress_bar()
+        if was[1]:
+            ds_logging.enable_progress_bar()
 
 
 def _check_model_directory(path: Path) -> None:

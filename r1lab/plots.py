@@ -159,17 +159,32 @@ def pass_at_k_curves(curves: dict[str, dict[int, float]], title: str = "") -> Fi
     return fig
 
 
-def temperature_sweep(temperatures: Sequence[float], series: dict[str, Sequence[float]]) -> Figure:
-    """Several measurements against sampling temperature, one panel each."""
+def temperature_sweep(
+    temperatures: Sequence[float],
+    series: dict[str, Sequence[float]],
+    shares: Sequence[str] = (),
+) -> Figure:
+    """Several measurements against sampling temperature, one panel each; the series
+    named in ``shares`` are fractions, drawn on a 0–100 % axis."""
     if not series:
         raise ValueError("temperature_sweep needs at least one series")
-    fig, axes = plt.subplots(1, len(series), figsize=(3.6 * len(series), 3))
-    axes = list(axes) if len(series) > 1 else [axes]
-    for ax, (name, values) in zip(axes, series.items(), strict=True):
+    unknown = sorted(set(shares) - set(series))
+    if unknown:
+        raise ValueError(f"shares names series that are not there: {unknown}")
+    ncols = min(3, len(series))
+    nrows = math.ceil(len(series) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.8 * ncols, 2.9 * nrows), squeeze=False)
+    flat = list(axes.flat)
+    for ax, (name, values) in zip(flat, series.items(), strict=False):  # spare panels stay
         ax.plot(temperatures, values, marker="o", color="#2e86c1")
         ax.set_xlabel("temperature")
         ax.set_title(name, fontsize=10)
         ax.grid(alpha=0.3)
+        if name in shares:
+            ax.set_ylim(0, 1.02)
+            ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
+    for ax in flat[len(series) :]:
+        ax.axis("off")
     fig.tight_layout()
     plt.close(fig)
     return fig

@@ -19,7 +19,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallba
 from transformers.trainer_callback import PrinterCallback
 
 from r1lab.data import countdown_trace_dataset
-from r1lab.models import pick_device
+from r1lab.models import pick_device, quiet_progress
 from r1lab.tasks.countdown import CountdownSpec
 
 
@@ -148,13 +148,14 @@ def make_trainer(
     callbacks = [_Progress()] if progress else []
     if on_step is not None:
         callbacks.append(_Relay(on_step))
-    trainer = SFTTrainer(
-        model=model,
-        args=args,
-        train_dataset=dataset,
-        processing_class=tokenizer,
-        callbacks=callbacks,
-    )
+    with quiet_progress():  # four dataset-preparation bars would each flash by
+        trainer = SFTTrainer(
+            model=model,
+            args=args,
+            train_dataset=dataset,
+            processing_class=tokenizer,
+            callbacks=callbacks,
+        )
     # Without its own bars, transformers prints every log line instead: keep it quiet.
     trainer.remove_callback(PrinterCallback)
     return trainer

@@ -70,5 +70,10 @@ def test_pass_at_k_curves_and_temperature_sweep():
     fig = pass_at_k_curves({"a": {1: 0.2, 2: 0.3, 4: 0.5}, "b": {1: 0.0, 2: 0.0, 4: 0.0}})
     lines = fig.axes[0].lines
     assert [list(line.get_ydata()) for line in lines] == [[0.2, 0.3, 0.5], [0.0, 0.0, 0.0]]
-    fig = temperature_sweep([0.5, 1.0], {"pass@1": [0.3, 0.2], "format": [1.0, 0.9]})
+    fig = temperature_sweep(
+        [0.5, 1.0], {"pass@1": [0.3, 0.2], "format": [1.0, 0.9]}, shares=["pass@1"]
+    )
     assert len(fig.axes) == 2 and fig.axes[1].get_title() == "format"
+    assert fig.axes[0].get_ylim() == (0, 1.02) and fig.axes[1].get_ylim() != (0, 1.02)
+    with pytest.raises(ValueError, match="not there"):
+        temperature_sweep([1.0], {"pass@1": [0.3]}, shares=["accuracy"])

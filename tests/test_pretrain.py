@@ -13,6 +13,7 @@ from r1lab.tasks.expressions import apply
 from r1lab.tasks.splits import split_of
 
 STEP = re.compile(r"(\d+)([-+*/])(\d+)=(\d+)")
+CHECK = re.compile(r"use ([\d ]+) to make (\d+): (.*) (ok|no)")
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +24,7 @@ def corpus():
 def test_corpus_never_shows_the_format_or_a_chat_turn(corpus):
     for text in corpus["text"]:
         assert "<" not in text and ">" not in text and "think" not in text, text
-        assert "answer" not in text and "use " not in text
+        assert "answer" not in text and "|" not in text
 
 
 def test_corpus_has_every_kind_and_is_seeded(corpus):
@@ -45,10 +46,10 @@ def test_every_calculation_in_the_corpus_is_right(corpus):
 def test_checks_say_ok_exactly_when_the_result_is_wanted(corpus):
     verdicts = {"ok": 0, "no": 0}
     for text in corpus["text"]:
-        match = re.fullmatch(r"want (\d+): (.*) (ok|no)", text)
+        match = CHECK.fullmatch(text)
         if match is None:
             continue
-        wanted, steps, verdict = int(match[1]), match[2], match[3]
+        wanted, steps, verdict = int(match[2]), match[3], match[4]
         last = int(STEP.findall(steps)[-1][3])
         assert verdict == ("ok" if last == wanted else "no"), text
         verdicts[verdict] += 1
@@ -57,12 +58,19 @@ def test_checks_say_ok_exactly_when_the_result_is_wanted(corpus):
 
 
 def test_checks_never_pair_a_held_out_problem_with_its_numbers(corpus):
+    checks = 0
     for text in corpus["text"]:
-        match = re.fullmatch(r"want (\d+): (.*) (ok|no)", text)
+        match = CHECK.fullmatch(text)
         if match:
-            steps = STEP.findall(match[2])
-            numbers = (int(steps[0][0]), int(steps[0][2]), *(int(s[2]) for s in steps[1:]))
-            assert split_of(CountdownProblem(numbers, int(match[1])).key()) == "train", text
+            numbers = tuple(int(n) for n in match[1].split())
+            steps = STEP.findall(match[3])
+            # The attempt uses the listed numbers, in order.
+            assert [int(steps[0][0]), int(steps[0][2]), *(int(s[2]) for s in steps[1:])] == [
+                *numbers
+            ]
+            assert split_of(CountdownProblem(numbers, int(match[2])).key()) == "train", text
+            checks += 1
+    assert checks > 1000
 
 
 def test_bad_corpus_requests_explain_themselves():
