@@ -155,6 +155,21 @@ def _card(name: str, model: PreTrainedModel, training: dict, evaluation: dict, *
     }
 
 
+def _evaluate_saved(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    out: Path,
+    settings: BuildSettings,
+    device: str,
+    progress: bool,
+) -> dict:
+    """Save, then evaluate what was saved: the card describes the files a learner loads,
+    not the trainer's in-memory model (whose settings a trainer may have changed)."""
+    save(model.to("cpu"), tokenizer, out)
+    saved, saved_tokenizer = load(out, device=str(pick_device(device)))
+    return evaluate_checkpoint(saved, saved_tokenizer, settings.evaluation, progress)
+
+
 def build_base(
     out: str | Path,
     settings: BuildSettings,
@@ -170,8 +185,7 @@ def build_base(
         settings.pretrain, device=device, work_dir=work, progress=progress
     )
     log(f"base: pretrained in {summary['wall_time_s']} s, final loss {summary['final_loss']:.3f}")
-    evaluation = evaluate_checkpoint(model, tokenizer, settings.evaluation, progress)
-    save(model.to("cpu"), tokenizer, out)
+    evaluation = _evaluate_saved(model, tokenizer, out, settings, device, progress)
     card = _card(
         "base",
         model,
@@ -202,8 +216,7 @@ def build_sft(
     model, tokenizer = load(base, device=str(pick_device(device)))
     summary = cold_start(model, tokenizer, settings.sft, device=device, progress=progress)
     log(f"sft: {summary['steps']} steps in {summary['wall_time_s']} s")
-    evaluation = evaluate_checkpoint(model, tokenizer, settings.evaluation, progress)
-    save(model.to("cpu"), tokenizer, out)
+    evaluation = _evaluate_saved(model, tokenizer, out, settings, device, progress)
     card = _card(
         "sft",
         model,

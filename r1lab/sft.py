@@ -190,6 +190,10 @@ def cold_start(
         t0 = time.perf_counter()
         result = trainer.train()
         wall = time.perf_counter() - t0
+        # TRL trains in bf16 autocast by default, and accelerate leaves that autocast
+        # wrapped around model.forward. Unwrap it, so the model in memory computes exactly
+        # what the same weights compute once saved and loaded.
+        trainer.accelerator.unwrap_model(model, keep_fp32_wrapper=False)
     model.eval()
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     return {

@@ -66,3 +66,22 @@ def test_the_loss_covers_the_completion_and_its_end_only(tokenizer, tmp_path):
         trained = tokenizer.decode(ids[labels != -100])
         assert trained.endswith("</s>") and trained[: -len("</s>")] in completions
         assert "use " not in trained and "<|user|>" not in trained
+
+
+def test_after_the_cold_start_the_model_computes_what_its_saved_copy_does(tokenizer, tmp_path):
+    from r1lab.models import load, save
+
+    model = create_model("tiny", tokenizer, seed=0)
+    cold_start(model, tokenizer, SFTSettings(examples=16, epochs=1), device="cpu", progress=False)
+    save(model, tokenizer, tmp_path)
+    reloaded, _ = load(tmp_path, device="cpu")
+    ids = tokenizer(
+        ["<s><|user|>use 1 2 3 to make 6<|assistant|><think>1+2=3"],
+        return_tensors="pt",
+        add_special_tokens=False,
+    )["input_ids"]
+    with torch.no_grad():
+        # Also causal: a prefix's logits do not depend on what follows it.
+        full, prefix = model(input_ids=ids).logits, model(input_ids=ids[:, :10]).logits
+        assert torch.allclose(full, reloaded(input_ids=ids).logits, atol=1e-5)
+        assert torch.allclose(full[:, :10], prefix, atol=1e-5)
