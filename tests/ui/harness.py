@@ -349,7 +349,8 @@ def check_panel(
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
         return [f"{where}: could not operate the panel: {first_line}"]
 
-    after = _wait_for_change(page, path, output, before, idle_grace, timeout)
+    busy_button = panel.locator(RUN).first if panel.locator(RUN).count() else None
+    after = _wait_for_change(page, path, output, before, idle_grace, timeout, busy_button)
     problems = []
     errors = panel.evaluate(_ERRORS_BELOW, path)
     problems += [f"{where}: after {action}, the output shows {e}" for e in errors]
@@ -364,13 +365,19 @@ def check_panel(
     return problems
 
 
-def _wait_for_change(page, path, output, before, idle_grace, timeout):
-    """The output's new snapshot once it changed and settled, or None if it never changed."""
+def _wait_for_change(page, path, output, before, idle_grace, timeout, busy_button=None):
+    """The output's new snapshot once it changed and settled, or None if it never changed.
+
+    JupyterLab can report the kernel idle while a widget callback still runs, so a panel
+    whose Run button is disabled (as r1lab's panels do while they work) counts as busy.
+    """
     start = time.monotonic()
     idle_since, changed, last = None, None, None
     while time.monotonic() - start < timeout:
         snap = output.evaluate(_SNAPSHOT)
         idle = page.evaluate(_KERNEL_STATE, path).get("status") == "idle"
+        if busy_button is not None and busy_button.is_disabled():
+            idle = False
         if snap["html"] != before["html"]:
             # Settled: kernel idle and the same snapshot twice in a row (live plots redraw).
             if idle and last is not None and snap["html"] == last["html"]:
