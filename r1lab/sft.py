@@ -27,12 +27,8 @@ def _checkpointing_field() -> str:
     # transformers 5.24 renamed gradient_checkpointing (still accepted, with a warning).
     from transformers import TrainingArguments
 
-    fields = TrainingArguments.__dataclass_fields__
-    return (
-        "activation_checkpointing"
-        if "activation_checkpointing" in fields
-        else ("gradient_checkpointing")
-    )
+    renamed = "activation_checkpointing" in TrainingArguments.__dataclass_fields__
+    return "activation_checkpointing" if renamed else "gradient_checkpointing"
 
 
 _CHECKPOINTING = _checkpointing_field()
