@@ -122,6 +122,12 @@ def _leading_number(text: str) -> str:
     return digits
 
 
+def first_attempt(text: str) -> countdown.Attempt | None:
+    """The first attempt on the first line of a free-text continuation, if there is one."""
+    attempts = countdown.parse_think(text.split("\n", 1)[0])
+    return attempts[0] if attempts else None
+
+
 def solve_accuracy(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -138,8 +144,7 @@ def solve_accuracy(
     written = continue_text(model, tokenizer, prompts, max_new_tokens=32)
     correct = 0
     for p, text in zip(problems, written, strict=True):
-        attempts = countdown.parse_think(text.split("\n")[0])
-        first = attempts[0] if attempts else None
+        first = first_attempt(text)
         if first and first.arithmetic_ok() and first.value == p.target and first.verdict == "ok":
             leaves = [first.steps[0][0], first.steps[0][2], *(s[2] for s in first.steps[1:])]
             correct += sorted(leaves) == sorted(p.numbers)

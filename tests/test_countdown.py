@@ -252,3 +252,17 @@ def test_ordered_traces_search_among_chains():
             assert a.arithmetic_ok() and a.check_ok(p.target)
             assert [a.steps[0][0], a.steps[0][2], a.steps[1][2]] == list(p.numbers)
         assert attempts[-1].verdict == "ok"
+
+
+@pytest.mark.parametrize(
+    "completion, think",
+    [
+        ("<think>1+2=3 ok</think><answer>1+2</answer>", "1+2=3 ok"),
+        ("1+2=3 ok</think><answer>1+2</answer>", "1+2=3 ok"),  # opening tag missing
+        ("<think>1+2=3 no wait 1*2=2", "1+2=3 no wait 1*2=2"),  # cut off
+        ("<think>a</think><think>b</think>", "a"),
+        ("", ""),
+    ],
+)
+def test_think_text_reads_malformed_completions_too(completion, think):
+    assert countdown.think_text(completion) == think

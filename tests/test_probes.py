@@ -36,3 +36,13 @@ def test_solve_probe_reads_the_first_attempt(base, tokenizer):
     assert result.n == 60 and 0.1 <= result.accuracy <= 1.0
     assert all(p.startswith("use ") and p.endswith(":") for p, _, _ in result.examples)
     assert solve_accuracy(create_model("tiny", tokenizer, seed=0), tokenizer, n=30).accuracy == 0
+
+
+def test_first_attempt_reads_the_first_line_only():
+    from r1lab.probes import first_attempt
+
+    first = first_attempt(" 3*4=12,12+5=17 ok\n2+2=4 no")
+    assert first.steps == [(3, "*", 4, 12), (12, "+", 5, 17)] and first.verdict == "ok"
+    assert first_attempt("3*4=12 no wait 1+1=2 ok").verdict == "no"
+    assert first_attempt("nothing to read").steps == [] and first_attempt("x").value is None
+    assert first_attempt("") is None

@@ -5,7 +5,7 @@ import torch
 
 from r1lab.models import create_model
 from r1lab.sft import SFTSettings, cold_start, cold_start_data
-from r1lab.tasks.countdown import parse_think
+from r1lab.tasks.countdown import parse_think, think_text
 
 
 def test_cold_start_data_are_traces_with_rare_retries():
@@ -13,7 +13,7 @@ def test_cold_start_data_are_traces_with_rare_retries():
     assert len(data) == 400
     completions = [row["completion"][0]["content"] for row in data]
     assert all(c.startswith("<think>") and c.endswith("</answer>") for c in completions)
-    retried = sum(len(parse_think(c.split("</think>")[0][7:])) > 1 for c in completions)
+    retried = sum(len(parse_think(think_text(c))) > 1 for c in completions)
     assert 20 <= retried <= 60  # about 1 in 10
 
 

@@ -271,6 +271,12 @@ def write_trace(
     return f"<think>{' wait '.join(attempts)}</think><answer>{solution}</answer>"
 
 
+def think_text(completion: str) -> str:
+    """A completion's reasoning, read leniently (the completion may be malformed): the text
+    after the first ``<think>`` (or from the start) up to the first ``</think>`` (or the end)."""
+    return completion.split("<think>", 1)[-1].split("</think>", 1)[0]
+
+
 _STEP = re.compile(r"(-?\d{1,9})([-+*/])(-?\d{1,9})=(-?\d{1,9})")
 
 
