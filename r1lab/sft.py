@@ -40,7 +40,7 @@ class SFTSettings:
 
     examples: int = 800
     epochs: int = 10
-    retry_rate: float = 0.1  # share of traces that show a wrong attempt, "wait", a retry
+    retry_rate: float = 0.5  # share of traces that show a wrong attempt, "wait", a retry
     max_attempts: int = 3
     learning_rate: float = 1e-3
     batch_size: int = 16
