@@ -7,6 +7,9 @@ import html
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
+
+import torch
 
 from r1lab.display import html_table
 
@@ -90,7 +93,7 @@ class ExerciseReport:
         if self.error:
             return head
         rows = [
-            (_shorten(c.completion), c.why, c.expected, g, "✓" if p else "✗")
+            (_shorten(c.completion), c.why, _value(c.expected), _value(g), "✓" if p else "✗")
             for c, g, p in zip(self.cases, self.got, self.passed, strict=True)
         ]
         table = html_table(
@@ -101,15 +104,29 @@ class ExerciseReport:
         return head + table
 
 
-def _same(got: object, expected: float) -> bool:
+def _same(got: object, expected: object) -> bool:
+    if isinstance(expected, torch.Tensor):
+        try:
+            got = torch.as_tensor(got, dtype=torch.float32)
+        except (TypeError, ValueError, RuntimeError):
+            return False
+        return got.shape == expected.shape and torch.allclose(got, expected, atol=1e-5)
     try:
         return float(got) == expected
     except (TypeError, ValueError):
         return False
 
 
+def _value(value: object) -> object:
+    """How a returned value shows in the table: tensors as short lists of numbers."""
+    return _shorten(value) if isinstance(value, torch.Tensor) else value
+
+
 def _shorten(value: object, limit: int = 70) -> str:
-    text = repr(value)  # repr shows white space and quotes: "  <think>…\n" is visible
+    if isinstance(value, torch.Tensor):
+        text = str([round(v, 4) for v in value.detach().float().flatten().tolist()])
+    else:
+        text = repr(value)  # repr shows white space and quotes: "  <think>…\n" is visible
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -131,3 +148,119 @@ def check_format_reward(fn: Callable[..., list[float]]) -> ExerciseReport:
         return report
     report.got = list(got)
     return report
+
+
+# ---------------------------------------------------------------------------- GRPO
+
+
+def _t(*values: float) -> torch.Tensor:
+    return torch.tensor(values, dtype=torch.float32)
+
+
+@dataclass(frozen=True)
+class CallCase:
+    """Arguments for a learner's function, what it should return, and why."""
+
+    completion: str  # the arguments, as the report shows them
+    args: tuple[Any, ...]
+    expected: torch.Tensor
+    why: str
+
+
+def _run_calls(name: str, fn: Callable[..., Any], cases: tuple[CallCase, ...]) -> ExerciseReport:
+    report = ExerciseReport(name, cases)  # type: ignore[arg-type]
+    for case in cases:
+        args = tuple(a.clone() if isinstance(a, torch.Tensor) else a for a in case.args)
+        try:
+            report.got.append(fn(*args))
+        except Exception as err:  # a learner's bug is reported, not raised
+            message = "".join(traceback.format_exception_only(err)).strip()
+            report.error = f"on {case.completion}: {message}"
+            return report
+    return report
+
+
+# Reference: r1lab.grpo.group_advantages (a test checks every expected value).
+ADVANTAGE_CASES: tuple[CallCase, ...] = (
+    CallCase(
+        "rewards [1, 0, 0, 0], G=4", (_t(1, 0, 0, 0), 4, False), _t(0.75, -0.25, -0.25, -0.25),
+        "one right answer in four: it is pushed up, the others down",
+    ),
+    CallCase(
+        "rewards [1, 0, 1, 1, 0, 0], G=3", (_t(1, 0, 1, 1, 0, 0), 3, False),
+        _t(1 / 3, -2 / 3, 1 / 3, 2 / 3, -1 / 3, -1 / 3),
+        "two prompts: each group is centred on its own mean, not the batch's",
+    ),
+    CallCase(
+        "rewards [1, 1, 1, 1], G=4", (_t(1, 1, 1, 1), 4, False), _t(0, 0, 0, 0),
+        "all equal: nothing to prefer, advantage 0",
+    ),
+    CallCase(
+        "rewards [1, 0, 0, 0], G=4, scale", (_t(1, 0, 0, 0), 4, True),
+        _t(0.75, -0.25, -0.25, -0.25) / (0.5 + 1e-4),
+        "divided by the group's sample std (0.5) + 1e-4",
+    ),
+    CallCase(
+        "rewards [0, 0, 0, 0], G=4, scale", (_t(0, 0, 0, 0), 4, True), _t(0, 0, 0, 0),
+        "std 0: the +1e-4 keeps it at 0 instead of 0/0 = NaN",
+    ),
+    CallCase(
+        "rewards [2, 0], G=2, scale", (_t(2, 0), 2, True),
+        _t(1, -1) / (2**0.5 + 1e-4), "G=2: the sample std of [2, 0] is √2",
+    ),
+)  # fmt: skip
+
+# Reference: the per-token part of r1lab.grpo.grpo_loss, -min(r·A, clip(r)·A).
+CLIP_CASES: tuple[CallCase, ...] = (
+    CallCase("r=1, A=+2, ε=0.2", (_t(1.0), _t(2.0), 0.2), _t(-2.0), "on-policy: loss = -A"),
+    CallCase(
+        "r=1.5, A=+1, ε=0.2", (_t(1.5), _t(1.0), 0.2), _t(-1.2),
+        "a good token already made 1.5× likelier: capped at 1+ε, no more push",
+    ),
+    CallCase(
+        "r=1.5, A=-1, ε=0.2", (_t(1.5), _t(-1.0), 0.2), _t(1.5),
+        "a bad token that became likelier: not clipped, the full correction applies",
+    ),
+    CallCase(
+        "r=0.5, A=-1, ε=0.2", (_t(0.5), _t(-1.0), 0.2), _t(0.8),
+        "a bad token already halved: capped at 1-ε",
+    ),
+    CallCase(
+        "r=0.5, A=+1, ε=0.2", (_t(0.5), _t(1.0), 0.2), _t(-0.5),
+        "a good token that became rarer: not clipped",
+    ),
+    CallCase(
+        "r=[0.9, 1.3], A=[+1, +1], ε=0.1", (_t(0.9, 1.3), _t(1.0, 1.0), 0.1), _t(-0.9, -1.1),
+        "element-wise over tokens, with another ε",
+    ),
+)  # fmt: skip
+
+# Reference: r1lab.grpo.k3_kl.
+KL_CASES: tuple[CallCase, ...] = (
+    CallCase("logp = ref = ln 0.5", (_t(-0.6931472), _t(-0.6931472)), _t(0.0),
+             "policy equals reference: 0"),
+    CallCase("p=0.5, ref=0.25", (_t(-0.6931472), _t(-1.3862944)), _t(0.5 + 0.6931472 - 1),
+             "d = ref - logp = ln ½: exp(d) - d - 1"),
+    CallCase("p=0.25, ref=0.5", (_t(-1.3862944), _t(-0.6931472)), _t(2 - 0.6931472 - 1),
+             "the other way round: still positive, and larger"),
+    CallCase("d = 0.01", (_t(0.0), _t(0.01)), _t(0.0000501671),
+             "a small difference: about d²/2"),
+    CallCase("three tokens", (_t(0.0, -1.0, -2.0), _t(0.0, -1.0, -1.0)),
+             _t(0.0, 0.0, 2.718281828 - 1 - 1), "element-wise, one value per token"),
+)  # fmt: skip
+
+
+def check_advantages(fn: Callable[..., Any]) -> ExerciseReport:
+    """Check a learner's ``advantages(rewards, group_size, scale)`` (rewards: float [N])."""
+    return _run_calls("advantages", fn, ADVANTAGE_CASES)
+
+
+def check_clipped_loss(fn: Callable[..., Any]) -> ExerciseReport:
+    """Check a learner's ``clipped_loss(ratio, advantage, epsilon)``: the per-token loss
+    ``-min(ratio·A, clip(ratio, 1-ε, 1+ε)·A)``."""
+    return _run_calls("clipped_loss", fn, CLIP_CASES)
+
+
+def check_k3_kl(fn: Callable[..., Any]) -> ExerciseReport:
+    """Check a learner's ``k3_kl(logprobs, ref_logprobs)``."""
+    return _run_calls("k3_kl", fn, KL_CASES)

@@ -471,10 +471,10 @@ def _step(
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), s.max_grad_norm)
         if torch.isfinite(loss) and torch.isfinite(grad_norm):
             optimizer.step()
+            scheduler.step()
             applied += 1
         else:  # a non-finite loss or gradient would poison the weights: skip the update
             optimizer.zero_grad(set_to_none=True)
-        scheduler.step()
         losses.append(float(loss.detach()))
         grad_norms.append(float(grad_norm))
         stats.append(loss_stats)

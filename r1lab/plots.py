@@ -63,6 +63,25 @@ def verifier_times(
     return fig
 
 
+def moving_average(values: Sequence[float], window: int) -> list[float]:
+    """Mean of the last ``window`` values at each point (fewer at the start)."""
+    out, total = [], 0.0
+    for i, v in enumerate(values):
+        total += v
+        if i >= window:
+            total -= values[i - window]
+        out.append(total / min(i + 1, window))
+    return out
+
+
+def _smoothed_line(ax, steps, values, window: int, color: str, label: str | None = None) -> None:
+    """The raw values faint, their moving average bold (just the raw line if window 1)."""
+    if window > 1:
+        ax.plot(steps, values, color=color, lw=0.8, alpha=0.3)
+        values = moving_average(values, window)
+    ax.plot(steps, values, color=color, lw=1.6, label=label)
+
+
 class LiveCurves:
     """A training plot that redraws itself every ``every`` steps.
 
@@ -71,11 +90,18 @@ class LiveCurves:
     """
 
     def __init__(
-        self, keys: Sequence[str] = ("loss",), every: int = 5, title: str = "", xlabel: str = "step"
+        self,
+        keys: Sequence[str] = ("loss",),
+        every: int = 5,
+        title: str = "",
+        xlabel: str = "step",
+        smooth: int = 1,
     ):
         if every < 1:
             raise ValueError(f"every must be ≥ 1 (got {every})")
-        self.keys, self.every = tuple(keys), every
+        if smooth < 1:
+            raise ValueError(f"smooth must be ≥ 1 step (got {smooth})")
+        self.keys, self.every, self.smooth = tuple(keys), every, smooth
         self.steps: list[int] = []
         self.values: dict[str, list[float]] = {k: [] for k in self.keys}
         self.fig, axes = plt.subplots(1, len(self.keys), figsize=(4.5 * len(self.keys), 3))
@@ -101,7 +127,7 @@ class LiveCurves:
     def redraw(self) -> None:
         for ax, key in zip(self.axes, self.keys, strict=True):
             ax.clear()
-            ax.plot(self.steps, self.values[key], color="#2e86c1", lw=1.5)
+            _smoothed_line(ax, self.steps, self.values[key], self.smooth, "#2e86c1")
             ax.set_xlabel(self.xlabel)
             ax.set_ylabel(key)
             ax.grid(alpha=0.3)
@@ -185,6 +211,64 @@ def temperature_sweep(
             ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
     for ax in flat[len(series) :]:
         ax.axis("off")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+COLORS = ("#2e86c1", "#e67e22", "#27ae60", "#c0392b", "#8e44ad", "#7f8c8d")
+
+
+def training_curves(
+    runs: dict[str, Sequence[dict]],
+    keys: Sequence[str] = ("reward", "accuracy", "length"),
+    smooth: int = 10,
+    title: str = "",
+) -> Figure:
+    """One panel per metric, one line per run (``{name: per-step metrics}``), each a
+    moving average over ``smooth`` steps over the faint raw values."""
+    if not runs:
+        raise ValueError("training_curves needs at least one run")
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.3 * len(keys), 3.1), squeeze=False)
+    for ax, key in zip(axes[0], keys, strict=True):
+        for (name, metrics), color in zip(runs.items(), COLORS * 10, strict=False):
+            points = [(m["step"], m[key]) for m in metrics if m.get(key) is not None]
+            if points:
+                steps, values = zip(*points, strict=True)
+                _smoothed_line(ax, steps, values, smooth, color, label=name)
+        ax.set_xlabel("step")
+        ax.set_title(key, fontsize=10)
+        ax.grid(alpha=0.3)
+    if len(runs) > 1:
+        axes[0][0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def clip_objective(epsilon_low: float = 0.2, epsilon_high: float = 0.2) -> Figure:
+    """The clipped objective ``min(r·A, clip(r)·A)`` against the ratio r, for a good
+    (A = +1) and a bad (A = -1) token: where it goes flat, the gradient is zero."""
+    ratio = torch.linspace(0.0, 2.0, 401)
+    clipped = ratio.clamp(1 - epsilon_low, 1 + epsilon_high)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=True)
+    for ax, adv in zip(axes, (1.0, -1.0), strict=True):
+        objective = torch.minimum(ratio * adv, clipped * adv)
+        ax.plot(ratio, ratio * adv, color="#bbb", ls="--", label="unclipped r·A")
+        ax.plot(ratio, objective, color="#2e86c1", lw=2, label="min(r·A, clip(r)·A)")
+        flat = objective.diff().abs() < 1e-9
+        ax.fill_between(
+            ratio[1:], -2.2, 2.2, where=flat, color="#f5b7b1", alpha=0.4, label="no gradient"
+        )
+        ax.axvline(1.0, color="#555", lw=0.8)
+        ax.set_xlabel("ratio r = π(token) / π_old(token)")
+        ax.set_title(f"A = {adv:+.0f}: {'better' if adv > 0 else 'worse'} than the group's mean")
+        ax.set_ylim(-2.2, 2.2)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("objective (the loss is minus this)")
+    axes[0].legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     plt.close(fig)
     return fig

@@ -183,3 +183,38 @@ def rollout_panel(
     return _run_panel(
         "Sample a group of completions", controls, run, ("index", "temperature", "top_p")
     )
+
+
+def grpo_panel(
+    run: Callable[..., None],
+    num_generations: int = 8,
+    beta: float = 0.0,
+    epsilon: float = 0.2,
+    learning_rate: float = 2e-4,
+    temperature: float = 1.0,
+    steps: int = 40,
+) -> w.VBox:
+    """Sliders for GRPO's main knobs and a Run button that calls ``run(num_generations=…,
+    beta=…, epsilon=…, learning_rate=…, temperature=…, steps=…)`` (which trains from the
+    cold-start model and draws the curves)."""
+    style = {"description_width": "initial"}
+    slider = dict(continuous_update=False, style=style)
+    controls = [
+        w.IntSlider(value=num_generations, min=2, max=16, description="G", **slider),
+        w.FloatSlider(value=beta, min=0.0, max=0.5, step=0.01, description="β (KL)", **slider),
+        w.FloatSlider(value=epsilon, min=0.05, max=0.5, step=0.05, description="ε", **slider),
+        w.FloatLogSlider(
+            value=learning_rate, base=10, min=-5, max=-2.5, step=0.25, description="lr",
+            readout_format=".1e", **slider,
+        ),
+        w.FloatSlider(
+            value=temperature, min=0.1, max=1.5, step=0.1, description="temperature", **slider
+        ),
+        w.IntSlider(value=steps, min=1, max=400, description="steps", **slider),
+    ]  # fmt: skip
+    return _run_panel(
+        "GRPO from the cold-start model: choose the knobs and press Run",
+        controls,
+        run,
+        ("num_generations", "beta", "epsilon", "learning_rate", "temperature", "steps"),
+    )

@@ -77,3 +77,42 @@ def test_pass_at_k_curves_and_temperature_sweep():
     assert fig.axes[0].get_ylim() == (0, 1.02) and fig.axes[1].get_ylim() != (0, 1.02)
     with pytest.raises(ValueError, match="not there"):
         temperature_sweep([1.0], {"pass@1": [0.3]}, shares=["accuracy"])
+
+
+def test_moving_average_and_smoothed_live_curves():
+    from r1lab.plots import LiveCurves, moving_average
+
+    assert moving_average([1, 2, 3, 4], 2) == [1, 1.5, 2.5, 3.5]
+    assert moving_average([5.0], 10) == [5.0]
+    live = LiveCurves(["reward"], every=100, smooth=3)
+    for step, value in enumerate([0.0, 0.0, 3.0, 3.0], 1):
+        live.on_step({"step": step, "reward": value})
+    live.redraw()
+    raw, smooth = live.axes[0].lines
+    assert list(raw.get_ydata()) == [0, 0, 3, 3] and list(smooth.get_ydata()) == [0, 0, 1, 2]
+    with pytest.raises(ValueError, match="smooth must be"):
+        LiveCurves(smooth=0)
+
+
+def test_training_curves_one_line_per_run_and_panel_per_metric():
+    from r1lab.plots import training_curves
+
+    ours = [{"step": i, "reward": i / 10, "length": 30 + i} for i in range(1, 11)]
+    theirs = [{"step": i, "reward": 0.5, "length": None} for i in range(1, 11)]
+    fig = training_curves({"ours": ours, "trl": theirs}, keys=("reward", "length"), smooth=1)
+    reward, length = fig.axes
+    assert len(reward.lines) == 2 and len(length.lines) == 1  # None values are skipped
+    assert [t.get_text() for t in reward.get_legend().get_texts()] == ["ours", "trl"]
+    with pytest.raises(ValueError, match="at least one run"):
+        training_curves({})
+
+
+def test_clip_objective_is_flat_exactly_where_the_clip_binds():
+    from r1lab.plots import clip_objective
+
+    fig = clip_objective(0.2, 0.3)
+    good, bad = fig.axes
+    x, y = good.lines[1].get_xdata(), good.lines[1].get_ydata()
+    assert max(y) == pytest.approx(1.3)  # A=+1 capped at 1 + epsilon_high
+    assert min(bad.lines[1].get_ydata()) == pytest.approx(-2.0)  # A=-1: no floor for r > 1
+    assert y[list(x).index(min(x, key=lambda v: abs(v - 0.5)))] == pytest.approx(0.5, abs=1e-2)

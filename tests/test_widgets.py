@@ -115,3 +115,36 @@ def test_rollout_panel_passes_prompt_temperature_and_top_p():
     assert calls == [{"index": 1, "temperature": 0.5, "top_p": 0.9}]
     with pytest.raises(ValueError, match="at least one prompt"):
         rollout_panel([], print)
+
+
+def test_grpo_panel_passes_every_knob_and_explains_a_bad_one(capsys):
+    from r1lab.grpo import GRPOSettings
+    from r1lab.widgets import grpo_panel
+
+    calls = []
+
+    def run(**knobs):
+        calls.append(knobs)
+        GRPOSettings(
+            num_generations=knobs["num_generations"],
+            epsilon_low=knobs["epsilon"],
+            prompts_per_step=1000 if knobs["steps"] == 7 else 16,
+        )
+        if knobs["steps"] == 7:
+            raise ValueError("prompts_per_step=1000 is more than the dataset's 40 prompts")
+
+    panel = grpo_panel(run, steps=20)
+    parts = _parts(panel)
+    g, beta, eps, lr, temperature, steps = parts[CONTROL]
+    assert (g.value, beta.value, steps.value) == (8, 0.0, 20)
+    g.value, beta.value, eps.value, lr.value, temperature.value = 4, 0.1, 0.3, 1e-3, 0.7
+    parts[RUN][0].click()
+    assert calls[-1] == {
+        "num_generations": 4, "beta": 0.1, "epsilon": 0.3, "learning_rate": pytest.approx(1e-3),
+        "temperature": 0.7, "steps": 20,
+    }  # fmt: skip
+    assert g.min == 2  # G = 1 cannot be chosen: GRPO needs a group
+    steps.value = 7
+    parts[RUN][0].click()
+    assert "Cannot run with these settings: prompts_per_step=1000" in capsys.readouterr().out
+    assert not parts[RUN][0].disabled
