@@ -76,6 +76,25 @@ def _checkpoints(args: argparse.Namespace) -> int:
     return 1 if missed else 0
 
 
+def _grpo(args: argparse.Namespace) -> int:
+    from r1lab.config import RunConfig
+    from r1lab.experiments import format_summary, grpo_from_sft
+    from r1lab.runlog import RUNS_DIR
+
+    overrides = {"seed": args.seed, "device": args.device}
+    if args.steps is not None:
+        overrides["rl_steps"] = args.steps
+    cfg = RunConfig.from_profile(args.profile, **overrides)
+    out = args.out or RUNS_DIR / "grpo" / f"{args.trainer}-{cfg.profile}-seed{cfg.seed}"
+    summary = grpo_from_sft(
+        cfg, out, trainer=args.trainer, keep_checkpoint=args.keep_checkpoint,
+        progress=not args.quiet,
+    )  # fmt: skip
+    print(format_summary(summary))
+    print(f"run log: {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="r1lab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -115,6 +134,25 @@ def main(argv: list[str] | None = None) -> int:
     cks.add_argument("--device", default="auto")
     cks.add_argument("--quiet", action="store_true", help="no progress bars")
     cks.set_defaults(func=_checkpoints)
+
+    grpo = sub.add_parser(
+        "grpo",
+        help="GRPO from data/checkpoints/sft in a profile's budget, measured before and after",
+    )
+    grpo.add_argument("--profile", choices=PROFILES, default="lesson")
+    grpo.add_argument("--seed", type=int, default=0)
+    grpo.add_argument("--trainer", choices=("r1lab", "trl"), default="r1lab")
+    grpo.add_argument("--steps", type=int, help="GRPO steps (default: the profile's rl_steps)")
+    grpo.add_argument("--device", default="auto")
+    grpo.add_argument(
+        "--out", type=Path, help="run folder (default: runs/grpo/<trainer>-<profile>-seed<N>)"
+    )
+    grpo.add_argument(
+        "--keep-checkpoint", action="store_true",
+        help="keep the final training state (12 MB) so the run can be extended",
+    )  # fmt: skip
+    grpo.add_argument("--quiet", action="store_true", help="no progress bars")
+    grpo.set_defaults(func=_grpo)
 
     args = parser.parse_args(argv)
     return args.func(args)

@@ -38,9 +38,9 @@ class RunConfig:
     n_eval: int = 200
     sft_examples: int = 800
     sft_epochs: int = 10
-    rl_steps: int = 200
+    rl_steps: int = 400
     prompts_per_step: int = 16
-    learning_rate: float = 1e-4
+    learning_rate: float = 2e-4
     beta: float = 0.0
 
     def __post_init__(self) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import os
 import random
 import time
@@ -54,7 +55,7 @@ RewardFn = Callable[..., list[float]]
 class GRPOSettings:
     """Every knob of a GRPO run. :meth:`from_run_config` fills the budget from a profile."""
 
-    steps: int = 200
+    steps: int = 400
     prompts_per_step: int = 16
     num_generations: int = 8  # G: completions per prompt
     max_new_tokens: int = 96
@@ -75,6 +76,7 @@ class GRPOSettings:
     samples_every: int = 25  # write a few completions to samples.jsonl this often
     samples_per_log: int = 4
     sampling_batch_size: int = 128
+    micro_batch_size: int = 32  # completions per forward/backward pass (bounds memory)
 
     def __post_init__(self) -> None:
         positive = (
@@ -85,6 +87,7 @@ class GRPOSettings:
             "checkpoint_every",
             "samples_every",
             "sampling_batch_size",
+            "micro_batch_size",
         )
         for name in positive:
             value = getattr(self, name)
@@ -236,26 +239,13 @@ def grpo_loss(
     return loss, stats
 
 
-def token_entropy(
-    model: PreTrainedModel, rollouts: Rollouts, temperature: float = 1.0
-) -> torch.Tensor:
-    """Mean entropy (nats) of the policy's next-token distribution over completion tokens."""
-    device = next(model.parameters()).device
-    ids = torch.cat([rollouts.prompt_ids, rollouts.completion_ids], dim=1).to(device)
-    attention = torch.cat([rollouts.prompt_mask, rollouts.completion_mask], dim=1).to(device)
-    width = rollouts.completion_ids.shape[1]
-    with torch.no_grad():
-        logits = model(
-            input_ids=ids,
-            attention_mask=attention,
-            position_ids=(attention.cumsum(dim=1) - 1).clamp(min=0),
-            use_cache=False,
-            logits_to_keep=width + 1,
-        ).logits[:, :-1, :]
-        logp = (logits.float() / temperature).log_softmax(dim=-1)
-        entropy = -(logp.exp() * logp).sum(dim=-1)
-        mask = rollouts.completion_mask.to(device).float()
-        return (entropy * mask).sum() / mask.sum().clamp(min=1.0)
+def chunk_weight(loss_type: str, chunk_mask: torch.Tensor, batch_mask: torch.Tensor) -> float:
+    """What one chunk's :func:`grpo_loss` counts for in the whole batch's loss, so that the
+    weighted chunk losses add up to the batch's: its share of the tokens for ``dapo`` (a
+    token mean), its share of the completions for ``grpo`` and ``dr_grpo``."""
+    if loss_type == "dapo":
+        return float(chunk_mask.sum().clamp(min=1.0)) / float(batch_mask.sum().clamp(min=1.0))
+    return chunk_mask.shape[0] / batch_mask.shape[0]
 
 
 # ---------------------------------------------------------------------------- the loop
@@ -436,48 +426,67 @@ def _step(
 
     # 4. The update. Old log-probs are the policy's before this step's first update; with
     #    mu = 1 they equal the current ones, so the ratio is exactly 1 (on-policy).
+    #    The batch goes through the model in chunks of micro_batch_size completions
+    #    (gradient accumulation), which bounds memory; the weighted chunk losses add up to
+    #    exactly the loss of the whole batch.
     device = next(model.parameters()).device
-    ids = [rollouts.prompt_ids, rollouts.prompt_mask, rollouts.completion_ids]
     mask = rollouts.completion_mask
     if s.mask_truncated_completions:
         mask = mask * (~rollouts.truncated).long()[:, None]
-    full_mask = rollouts.completion_mask
+    advantages, mask = advantages.to(device), mask.to(device)
+    chunks = [slice(i, i + s.micro_batch_size) for i in range(0, len(rollouts), s.micro_batch_size)]
+
+    def logprobs_of(policy: PreTrainedModel, part: slice, with_entropy: bool = False) -> Any:
+        return completion_logprobs(
+            policy, rollouts.prompt_ids[part], rollouts.prompt_mask[part],
+            rollouts.completion_ids[part], rollouts.completion_mask[part], s.temperature,
+            with_entropy=with_entropy,
+        )  # fmt: skip
+
     old_logprobs = ref_logprobs = None
     with torch.no_grad():
         if s.mu > 1:
-            old_logprobs = completion_logprobs(model, *ids, full_mask, s.temperature)
+            old_logprobs = torch.cat([logprobs_of(model, part) for part in chunks])
         if s.beta > 0:
-            ref_logprobs = completion_logprobs(ref_model, *ids, full_mask, s.temperature)
-    advantages, mask = advantages.to(device), mask.to(device)
+            ref_logprobs = torch.cat([logprobs_of(ref_model, part) for part in chunks])
 
     model.train()
-    applied, losses, stats, grad_norms = 0, [], [], []
+    applied, losses, stats, grad_norms, entropy_sum = 0, [], [], [], 0.0
     for _ in range(s.mu):
-        logprobs = completion_logprobs(model, *ids, full_mask, s.temperature)
-        loss, loss_stats = grpo_loss(
-            logprobs,
-            logprobs.detach() if old_logprobs is None else old_logprobs,
-            advantages,
-            mask,
-            ref_logprobs=ref_logprobs,
-            beta=s.beta,
-            epsilon_low=s.epsilon_low,
-            epsilon_high=s.epsilon_high,
-            loss_type=s.loss_type,
-            max_completion_length=s.max_new_tokens,
-        )
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss_value, tokens, sums = 0.0, 0.0, {"clip_ratio": 0.0, "kl": 0.0}
+        for part in chunks:
+            logprobs, entropy = logprobs_of(model, part, with_entropy=True)
+            entropy_sum += float(entropy.sum()) if len(stats) == 0 else 0.0
+            loss, loss_stats = grpo_loss(
+                logprobs,
+                logprobs.detach() if old_logprobs is None else old_logprobs[part],
+                advantages[part],
+                mask[part],
+                ref_logprobs=None if ref_logprobs is None else ref_logprobs[part],
+                beta=s.beta,
+                epsilon_low=s.epsilon_low,
+                epsilon_high=s.epsilon_high,
+                loss_type=s.loss_type,
+                max_completion_length=s.max_new_tokens,
+            )
+            weight = chunk_weight(s.loss_type, mask[part], mask)
+            (loss * weight).backward()
+            loss_value += float(loss.detach()) * weight
+            n_tokens = float(mask[part].sum())
+            tokens += n_tokens
+            for key in sums:
+                sums[key] += loss_stats[key] * n_tokens
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), s.max_grad_norm)
-        if torch.isfinite(loss) and torch.isfinite(grad_norm):
+        if math.isfinite(loss_value) and torch.isfinite(grad_norm):
             optimizer.step()
             scheduler.step()
             applied += 1
         else:  # a non-finite loss or gradient would poison the weights: skip the update
             optimizer.zero_grad(set_to_none=True)
-        losses.append(float(loss.detach()))
+        losses.append(loss_value)
         grad_norms.append(float(grad_norm))
-        stats.append(loss_stats)
+        stats.append({key: value / max(tokens, 1.0) for key, value in sums.items()})
     model.eval()
 
     lengths = rollouts.lengths.float()
@@ -494,7 +503,7 @@ def _step(
         "truncated_rate": float(rollouts.truncated.float().mean()),
         "clip_ratio": sum(x["clip_ratio"] for x in stats) / len(stats),
         "kl": sum(x["kl"] for x in stats) / len(stats),
-        "entropy": float(token_entropy(model, rollouts, s.temperature)),
+        "entropy": entropy_sum / max(float(rollouts.completion_mask.sum()), 1.0),
         "grad_norm": sum(grad_norms) / len(grad_norms),
         "learning_rate": scheduler.get_last_lr()[0],
         "sample_time_s": sample_time,
@@ -580,7 +589,7 @@ def load_checkpoint(run_dir: str | Path, settings: GRPOSettings) -> dict[str, An
     if not path.exists():
         return None
     state = torch.load(path, map_location="cpu", weights_only=False)
-    free = {"steps", "checkpoint_every", "samples_every", "samples_per_log"}
+    free = {"steps", "checkpoint_every", "samples_every", "samples_per_log", "micro_batch_size"}
     saved, now = state["settings"], settings.to_dict()
     differ = sorted(k for k in now if k not in free and saved.get(k) != now[k])
     if differ:

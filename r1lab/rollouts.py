@@ -291,11 +291,14 @@ def completion_logprobs(
     completion_ids: torch.Tensor,
     completion_mask: torch.Tensor,
     temperature: float = 1.0,
-) -> torch.Tensor:
+    with_entropy: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Per-token log-probs of the completions in one forward pass: float [N, C], 0 on padding.
 
     Runs with whatever gradient mode is on, so GRPO can call it inside its update.
     ``temperature=0`` (greedy sampling) uses the T=1 log-probs, like :func:`sample`.
+    With ``with_entropy`` it also returns the entropy of each next-token distribution
+    (float [N, C], no gradient, 0 on padding) from the same forward pass.
     """
     _check_decoding(temperature, 1.0)
     if prompt_ids.shape != prompt_mask.shape or completion_ids.shape != completion_mask.shape:
@@ -320,7 +323,12 @@ def completion_logprobs(
     scale = temperature if temperature > 0 else 1.0
     logp = (logits.float() / scale).log_softmax(dim=-1)
     token_logp = logp.gather(2, completion_ids.to(device)[:, :, None]).squeeze(2)
-    return token_logp * completion_mask.to(device)
+    mask = completion_mask.to(device)
+    if not with_entropy:
+        return token_logp * mask
+    with torch.no_grad():
+        entropy = -(logp.exp() * logp).sum(dim=-1) * mask
+    return token_logp * mask, entropy
 
 
 # ---------------------------------------------------------------------------- pass@k

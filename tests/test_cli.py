@@ -17,3 +17,20 @@ def test_notebooks_command_runs_and_saves(tmp_path, capsys):
     assert main(["notebooks", "--profile", "smoke", "--save", str(path)]) == 0
     assert "01_example.ipynb" in capsys.readouterr().out
     assert nbformat.read(path, as_version=4).cells[0].outputs[0]["text"].strip() == "42"
+
+
+def test_grpo_command_trains_measures_and_keeps_only_the_log(tmp_path, capsys):
+    import json
+
+    from r1lab.runlog import load_run
+
+    out = tmp_path / "run"
+    assert main(["grpo", "--profile", "smoke", "--seed", "1", "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "r1lab GRPO, profile smoke, seed 1: 2 steps" in printed and "pass@1" in printed
+    summary = json.loads((out / "eval.json").read_text())
+    assert summary["eval_problems"] == 16 and summary["settings"]["seed"] == 1
+    assert set(summary["before"]) == {"pass@1", "greedy", "pass@8", "format", "mean_length"}
+    assert 0 <= summary["after"]["pass@1"] <= summary["after"]["pass@8"] <= 1
+    assert [m["step"] for m in load_run(out).metrics] == [1, 2]
+    assert not (out / "checkpoint.pt").exists()  # the log stays, the 12 MB state does not

@@ -292,3 +292,33 @@ def test_beta_makes_a_frozen_reference_and_logs_kl(dataset):
     )  # two updates per batch: the second one sees a ratio ≠ 1 and a KL > 0
     assert result.history[-1]["kl"] > 0
     assert all(m["kl"] >= 0 for m in result.history)
+
+
+@pytest.mark.parametrize("loss_type", ["grpo", "dr_grpo", "dapo"])
+def test_chunks_add_up_to_the_whole_batch(loss_type):
+    """Gradient accumulation over micro-batches gives the loss and gradient of one pass."""
+    from r1lab.grpo import chunk_weight
+
+    torch.manual_seed(0)
+    logits = torch.randn(6, 5, 7, requires_grad=True)
+    tokens = torch.randint(0, 7, (6, 5))
+    mask = torch.tensor([[1] * n + [0] * (5 - n) for n in (5, 3, 0, 4, 1, 2)])
+    adv, old = torch.randn(6), torch.randn(6, 5) * 0.1 - 2.0
+    ref = torch.randn(6, 5) * 0.1 - 2.0
+
+    def loss_of(rows):
+        logp = logits[rows].log_softmax(-1).gather(2, tokens[rows, :, None]).squeeze(2)
+        loss, _ = grpo_loss(
+            logp, old[rows], adv[rows], mask[rows], ref_logprobs=ref[rows], beta=0.1,
+            loss_type=loss_type, max_completion_length=8,
+        )  # fmt: skip
+        return loss
+
+    whole = loss_of(slice(0, 6))
+    (want,) = torch.autograd.grad(whole, logits)
+    total = sum(
+        loss_of(p) * chunk_weight(loss_type, mask[p], mask) for p in (slice(0, 4), slice(4, 6))
+    )
+    (got,) = torch.autograd.grad(total, logits)
+    assert total.item() == pytest.approx(whole.item(), abs=1e-6)
+    assert torch.allclose(got, want, atol=1e-7)
