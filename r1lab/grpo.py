@@ -451,6 +451,7 @@ def _step(
             ref_logprobs = torch.cat([logprobs_of(ref_model, part) for part in chunks])
 
     model.train()
+    learning_rate = scheduler.get_last_lr()[0]  # the rate this step's first update uses
     applied, losses, stats, grad_norms, entropy_sum = 0, [], [], [], 0.0
     for _ in range(s.mu):
         optimizer.zero_grad(set_to_none=True)
@@ -505,7 +506,7 @@ def _step(
         "kl": sum(x["kl"] for x in stats) / len(stats),
         "entropy": entropy_sum / max(float(rollouts.completion_mask.sum()), 1.0),
         "grad_norm": sum(grad_norms) / len(grad_norms),
-        "learning_rate": scheduler.get_last_lr()[0],
+        "learning_rate": learning_rate,
         "sample_time_s": sample_time,
     }
     for name, values in zip(names, per_func, strict=True):

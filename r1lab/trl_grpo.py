@@ -11,8 +11,6 @@ checks the loss to 1e-5). What differs, by TRL's design:
 * prompt order: TRL's sampler shuffles the dataset with its own seed;
 * warm-up: transformers' ``constant_with_warmup`` scales update ``i`` (from 0) by
   ``i / warmup_steps``, so the first update has learning rate 0; ours uses ``(i + 1) / w``;
-* ``entropy`` is measured while computing the loss, before the update (ours: after it);
-* ``learning_rate`` is the rate the step used (ours logs the rate of the next step);
 * one ``step`` here is ``mu`` TRL optimizer steps on one batch of rollouts, as in ours;
 * TRL applies every update, so ``skipped_steps`` stays 0 (ours skips non-finite ones).
 
@@ -63,8 +61,6 @@ FREE_SETTINGS = frozenset({"steps", "checkpoint_every", "samples_every", "sample
 
 # GRPOConfig fields that are the same for every run, and why.
 FIXED: dict[str, Any] = {
-    "gradient_accumulation_steps": 1,  # one optimizer step per batch of rollouts ...
-    "steps_per_generation": 1,  # ... sampled right before it, as in our loop
     "lr_scheduler_type": "constant_with_warmup",
     "weight_decay": 0.0,
     "multi_objective_aggregation": "sum_then_normalize",  # weighted sum, then advantages
@@ -98,11 +94,22 @@ NO_COUNTERPART = {
 def _mapping(settings: GRPOSettings) -> list[tuple[str, str | None, Any]]:
     """(our field, GRPOConfig field or None, value) for every field of ``settings``."""
     s = settings
+    batch = s.prompts_per_step * s.num_generations
+    micro = min(s.micro_batch_size, batch)
+    if batch % micro:
+        raise ValueError(
+            f"micro_batch_size={s.micro_batch_size} must divide prompts_per_step × "
+            f"num_generations = {batch} for TRL, which splits a batch into equal micro-batches"
+        )
     rows: list[tuple[str, str | None, Any]] = [
         # A step of ours is mu optimizer steps on one batch of rollouts; max_steps counts
         # optimizer steps (so do warmup_steps, in both).
         ("steps", "max_steps", s.steps * s.mu),
-        ("prompts_per_step", "per_device_train_batch_size", s.prompts_per_step * s.num_generations),
+        # One batch of rollouts = batch // micro micro-batches whose gradients are
+        # accumulated into one optimizer step, as in our loop.
+        ("micro_batch_size", "per_device_train_batch_size", micro),
+        ("prompts_per_step", "gradient_accumulation_steps", batch // micro),
+        ("prompts_per_step", "steps_per_generation", batch // micro),
         ("num_generations", "num_generations", s.num_generations),
         ("max_new_tokens", "max_completion_length", s.max_new_tokens),
         ("temperature", "temperature", s.temperature),
