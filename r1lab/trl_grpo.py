@@ -246,6 +246,37 @@ def make_trainer(
     return trainer
 
 
+def trl_loss(
+    trainer: GRPOTrainer,
+    prompt_ids: torch.Tensor,
+    prompt_mask: torch.Tensor,
+    completion_ids: torch.Tensor,
+    loss_mask: torch.Tensor,
+    advantages: torch.Tensor,
+    old_logprobs: torch.Tensor,
+    ref_logprobs: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The loss ``trainer`` computes on one batch (``GRPOTrainer._compute_loss``), fed the
+    way its training loop feeds it: for comparing with :func:`r1lab.grpo.grpo_loss`.
+
+    ``loss_mask`` is the completion mask with truncated rows zeroed when
+    ``mask_truncated_completions`` is on (TRL applies that to the mask itself).
+    """
+    inputs = {
+        "prompt_ids": prompt_ids,
+        "prompt_mask": prompt_mask,
+        "completion_ids": completion_ids,
+        "completion_mask": loss_mask,
+        "advantages": advantages,
+        "old_per_token_logps": old_logprobs,
+        "num_items_in_batch": loss_mask.sum(),
+    }
+    if ref_logprobs is not None:
+        inputs["ref_per_token_logps"] = ref_logprobs
+    trainer.current_gradient_accumulation_steps = 1  # what the training loop sets first
+    return trainer._compute_loss(trainer.model, inputs)
+
+
 # ---------------------------------------------------------------------------- logging
 
 # What TRL passes reward functions besides the completions and the dataset's columns.
