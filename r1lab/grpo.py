@@ -44,6 +44,7 @@ from r1lab.rollouts import Rollouts, completion_logprobs, sample
 from r1lab.runlog import RunLog
 
 LOSS_TYPES = ("grpo", "dr_grpo", "dapo")
+LR_SCHEDULES = ("constant", "linear")
 CHECKPOINT_FILE = "checkpoint.pt"
 RewardFn = Callable[..., list[float]]
 
@@ -63,6 +64,7 @@ class GRPOSettings:
     top_p: float = 1.0
     learning_rate: float = 2e-4
     warmup_steps: int = 10
+    lr_schedule: str = "constant"  # after the warm-up: constant | linear (decay to 0)
     max_grad_norm: float = 1.0
     beta: float = 0.0  # weight of the KL penalty to the reference model
     epsilon_low: float = 0.2  # ratio clipped below at 1 - epsilon_low
@@ -97,6 +99,10 @@ class GRPOSettings:
             raise ValueError(
                 f"num_generations must be ≥ 2 (got {self.num_generations!r}): "
                 "GRPO compares completions within a group"
+            )
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(
+                f"lr_schedule must be one of {', '.join(LR_SCHEDULES)} (got {self.lr_schedule!r})"
             )
         if self.loss_type not in LOSS_TYPES:
             raise ValueError(
@@ -281,9 +287,15 @@ def sampling_seed(settings: GRPOSettings, step: int) -> int:
     return (settings.seed * 1_000_003 + step) % (2**63)
 
 
-def learning_rate_factor(step: int, warmup_steps: int) -> float:
-    """Linear warm-up to the full learning rate, then constant."""
-    return min(1.0, (step + 1) / warmup_steps) if warmup_steps > 0 else 1.0
+def learning_rate_factor(step: int, settings: GRPOSettings) -> float:
+    """The learning rate of optimizer step ``step`` (from 0), as a fraction of the peak:
+    a linear warm-up, then constant or a linear decay to 0 at the last step."""
+    warmup, total = settings.warmup_steps, settings.steps * settings.mu
+    if step < warmup:
+        return (step + 1) / warmup
+    if settings.lr_schedule == "constant":
+        return 1.0
+    return max(0.0, (total - step) / max(1, total - warmup))
 
 
 def train(
@@ -325,7 +337,7 @@ def train(
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=0.0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda i: learning_rate_factor(i, settings.warmup_steps)
+        optimizer, lambda i: learning_rate_factor(i, settings)
     )
 
     log = RunLog(run_dir) if run_dir is not None else None

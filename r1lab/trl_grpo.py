@@ -61,7 +61,6 @@ FREE_SETTINGS = frozenset({"steps", "checkpoint_every", "samples_every", "sample
 
 # GRPOConfig fields that are the same for every run, and why.
 FIXED: dict[str, Any] = {
-    "lr_scheduler_type": "constant_with_warmup",
     "weight_decay": 0.0,
     "multi_objective_aggregation": "sum_then_normalize",  # weighted sum, then advantages
     # TRL multiplies the KL term by the importance ratio by default (DeepSeek-V3.2), which
@@ -80,6 +79,7 @@ FIXED: dict[str, Any] = {
     "disable_tqdm": True,  # our own bar, not transformers' table of every log
     "dataloader_num_workers": 0,
 }
+_SCHEDULES = {"constant": "constant_with_warmup", "linear": "linear"}
 # Our fields with no GRPOConfig counterpart, and what takes their place.
 NO_COUNTERPART = {
     "samples_every": "(none: r1lab writes samples.jsonl)",
@@ -116,6 +116,7 @@ def _mapping(settings: GRPOSettings) -> list[tuple[str, str | None, Any]]:
         ("top_p", "top_p", s.top_p),
         ("learning_rate", "learning_rate", s.learning_rate),
         ("warmup_steps", "warmup_steps", s.warmup_steps),
+        ("lr_schedule", "lr_scheduler_type", _SCHEDULES[s.lr_schedule]),
         ("max_grad_norm", "max_grad_norm", s.max_grad_norm),
         ("beta", "beta", s.beta),
         ("epsilon_low", "epsilon", s.epsilon_low),

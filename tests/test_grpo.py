@@ -322,3 +322,16 @@ def test_chunks_add_up_to_the_whole_batch(loss_type):
     (got,) = torch.autograd.grad(total, logits)
     assert total.item() == pytest.approx(whole.item(), abs=1e-6)
     assert torch.allclose(got, want, atol=1e-7)
+
+
+def test_learning_rate_warms_up_then_stays_or_decays_to_zero():
+    from r1lab.grpo import learning_rate_factor
+
+    constant = GRPOSettings(steps=10, warmup_steps=2)
+    assert [learning_rate_factor(i, constant) for i in range(4)] == [0.5, 1.0, 1.0, 1.0]
+    linear = constant.replace(lr_schedule="linear")
+    factors = [learning_rate_factor(i, linear) for i in range(10)]
+    assert factors[:2] == [0.5, 1.0] and factors[2] == 1.0 and factors[-1] == pytest.approx(0.125)
+    assert all(a >= b for a, b in zip(factors[1:], factors[2:]))  # never rises after warm-up
+    with pytest.raises(ValueError, match="lr_schedule must be one of constant, linear"):
+        GRPOSettings(lr_schedule="cosine")
