@@ -243,7 +243,7 @@ KL_CASES: tuple[CallCase, ...] = (
              "d = ref - logp = ln ½: exp(d) - d - 1"),
     CallCase("p=0.25, ref=0.5", (_t(-1.3862944), _t(-0.6931472)), _t(2 - 0.6931472 - 1),
              "the other way round: still positive, and larger"),
-    CallCase("d = 0.01", (_t(0.0), _t(0.01)), _t(0.0000501671),
+    CallCase("d = 0.01", (_t(-0.01), _t(0.0)), _t(0.0000501671),
              "a small difference: about d²/2"),
     CallCase("three tokens", (_t(0.0, -1.0, -2.0), _t(0.0, -1.0, -1.0)),
              _t(0.0, 0.0, 2.718281828 - 1 - 1), "element-wise, one value per token"),
