@@ -64,7 +64,7 @@ class GRPOSettings:
     top_p: float = 1.0
     learning_rate: float = 2e-4
     warmup_steps: int = 10
-    lr_schedule: str = "constant"  # after the warm-up: constant | linear (decay to 0)
+    lr_schedule: str = "linear"  # after the warm-up: linear (decay to 0) | constant
     max_grad_norm: float = 1.0
     beta: float = 0.0  # weight of the KL penalty to the reference model
     epsilon_low: float = 0.2  # ratio clipped below at 1 - epsilon_low

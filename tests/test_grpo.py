@@ -215,8 +215,17 @@ def test_resume_continues_exactly_as_an_uninterrupted_run(dataset, tmp_path):
     straight, tok = sft()
     a = train(straight, tok, dataset, SMOKE, run_dir=tmp_path / "a", progress=False)
 
+    class Crash(Exception):
+        pass
+
+    def crash_after_step_2(metrics):
+        if metrics["step"] == 2:
+            raise Crash  # the process dies right after the checkpoint of step 2
+
     first, tok = sft()
-    train(first, tok, dataset, SMOKE.replace(steps=2), run_dir=tmp_path / "b", progress=False)
+    with pytest.raises(Crash):
+        train(first, tok, dataset, SMOKE, run_dir=tmp_path / "b", on_step=crash_after_step_2,
+              progress=False)  # fmt: skip
     assert load_checkpoint(tmp_path / "b", SMOKE)["step"] == 2
     del first
     resumed, tok = sft()  # a fresh model, as after a restart: the checkpoint restores it
@@ -327,7 +336,7 @@ def test_chunks_add_up_to_the_whole_batch(loss_type):
 def test_learning_rate_warms_up_then_stays_or_decays_to_zero():
     from r1lab.grpo import learning_rate_factor
 
-    constant = GRPOSettings(steps=10, warmup_steps=2)
+    constant = GRPOSettings(steps=10, warmup_steps=2, lr_schedule="constant")
     assert [learning_rate_factor(i, constant) for i in range(4)] == [0.5, 1.0, 1.0, 1.0]
     linear = constant.replace(lr_schedule="linear")
     factors = [learning_rate_factor(i, linear) for i in range(10)]

@@ -205,9 +205,9 @@ def test_grpo_config_maps_every_field():
     )
     for name, value in expected.items():
         assert getattr(config, name) == value, name
-    assert config.lr_scheduler_type.value == "constant_with_warmup"
-    linear = trl_grpo.grpo_config(settings.replace(lr_schedule="linear"), "x")
-    assert linear.lr_scheduler_type.value == "linear"  # warm-up, then down to 0, as ours
+    assert config.lr_scheduler_type.value == "linear"  # warm-up, then down to 0, as ours
+    constant = trl_grpo.grpo_config(settings.replace(lr_schedule="constant"), "x")
+    assert constant.lr_scheduler_type.value == "constant_with_warmup"
     assert not config.activation_checkpointing and not config.gradient_checkpointing
     assert trl_grpo.grpo_config(settings.replace(scale_rewards=False), "x").scale_rewards == "none"
 
