@@ -320,15 +320,7 @@ def train(
     ``checkpoint_every`` steps, and resumes from that checkpoint if one is there.
     """
     rows = _rows(dataset)
-    reward_funcs = list(reward_funcs)
-    if not reward_funcs:
-        raise ValueError("reward_funcs is empty: GRPO needs at least one reward function")
-    weights = [1.0] * len(reward_funcs) if reward_weights is None else list(reward_weights)
-    if len(weights) != len(reward_funcs):
-        raise ValueError(
-            f"reward_weights has {len(weights)} entries for {len(reward_funcs)} reward functions"
-        )
-    names = [getattr(fn, "__name__", f"reward_{i}") for i, fn in enumerate(reward_funcs)]
+    reward_funcs, weights, names = reward_setup(reward_funcs, reward_weights)
 
     if settings.beta > 0 and ref_model is None:
         ref_model = copy.deepcopy(model)
@@ -539,6 +531,21 @@ def _samples(
         reward = countdown_reward([text], **{k: [v] for k, v in extra.items()})[0]
         out.append({"prompt": rollouts.prompts[i], "completion": text, "reward": reward, **extra})
     return out
+
+
+def reward_setup(
+    reward_funcs: Sequence[RewardFn], reward_weights: Sequence[float] | None
+) -> tuple[list[RewardFn], list[float], list[str]]:
+    """The reward functions, their weights (default 1 each) and their names, checked."""
+    funcs = list(reward_funcs)
+    if not funcs:
+        raise ValueError("reward_funcs is empty: GRPO needs at least one reward function")
+    weights = [1.0] * len(funcs) if reward_weights is None else [float(w) for w in reward_weights]
+    if len(weights) != len(funcs):
+        raise ValueError(
+            f"reward_weights has {len(weights)} entries for {len(funcs)} reward functions"
+        )
+    return funcs, weights, [getattr(fn, "__name__", f"reward_{i}") for i, fn in enumerate(funcs)]
 
 
 def _rows(dataset: Any) -> list[dict]:

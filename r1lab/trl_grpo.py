@@ -47,7 +47,7 @@ from transformers.trainer_callback import PrinterCallback
 from transformers.trainer_utils import get_last_checkpoint
 from trl import GRPOConfig, GRPOTrainer
 
-from r1lab.grpo import CHECKPOINT_FILE, GRPOResult, GRPOSettings, RewardFn
+from r1lab.grpo import CHECKPOINT_FILE, GRPOResult, GRPOSettings, RewardFn, reward_setup
 from r1lab.models import pick_device, quiet_progress
 from r1lab.rewards import completion_text, countdown_reward, format_reward
 from r1lab.rollouts import ANSWER_CLOSE
@@ -493,15 +493,7 @@ def train(
     without ``run_dir``), and a run resumes from the latest one. ``last_rollouts`` of the
     result is None: TRL keeps its batches to itself.
     """
-    funcs = list(reward_funcs)
-    if not funcs:
-        raise ValueError("reward_funcs is empty: GRPO needs at least one reward function")
-    weights = [1.0] * len(funcs) if reward_weights is None else [float(w) for w in reward_weights]
-    if len(weights) != len(funcs):
-        raise ValueError(
-            f"reward_weights has {len(weights)} entries for {len(funcs)} reward functions"
-        )
-    names = [getattr(fn, "__name__", f"reward_{i}") for i, fn in enumerate(funcs)]
+    funcs, weights, names = reward_setup(reward_funcs, reward_weights)
     recorder = _Recorder()
     recorded = [recorder.wrap(i, fn) for i, fn in enumerate(funcs)]
 
