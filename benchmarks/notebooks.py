@@ -3,8 +3,8 @@
     python benchmarks/notebooks.py [--profile lesson] [notebooks ...]
 
 Prints one line per notebook: wall seconds and the kernel's peak resident memory (MB).
-The course's targets: each notebook under 1.5 GB peak (Binder), and the lesson-profile
-times stated in each notebook's issue.
+The course's targets: each notebook under 1.5 GB peak (Binder), and in the lesson profile
+a few minutes per notebook (at most 12 for the training notebooks) on 2 CPU cores.
 """
 
 from __future__ import annotations
