@@ -47,6 +47,13 @@ LOSS_TYPES = ("grpo", "dr_grpo", "dapo")
 LR_SCHEDULES = ("constant", "linear")
 CHECKPOINT_FILE = "checkpoint.pt"
 RewardFn = Callable[..., list[float]]
+# What the log says, once, the first time a whole batch has no reward spread.
+ZERO_STD_NOTE = (
+    "step {step}: every group's completions got the same reward, so every advantage is 0 "
+    "and so is the loss: nothing to learn from this batch. It is normal now and then; if "
+    "it lasts, the task is too hard (all 0) or too easy (all 1) for the model "
+    "(see frac_reward_zero_std)."
+)
 
 
 # ---------------------------------------------------------------------------- settings
@@ -353,7 +360,7 @@ def train(
         for step in range(start, settings.steps):
             t0 = time.perf_counter()
             batch = [rows[i] for i in prompt_batch(len(rows), settings, step)]
-            metrics, last, ok = _step(
+            metrics, last, rewards, ok = _step(
                 model, tokenizer, batch, settings, step, optimizer, scheduler, ref_model,
                 reward_funcs, weights, names,
             )  # fmt: skip
@@ -365,19 +372,14 @@ def train(
                 )
             if metrics["frac_reward_zero_std"] == 1.0 and not told_zero_std:
                 told_zero_std = True
-                bar.write(
-                    f"step {step + 1}: every group's completions got the same reward, so every "
-                    "advantage is 0 and so is the loss: nothing to learn from this batch. "
-                    "It is normal now and then; if it lasts, the task is too hard (all 0) or "
-                    "too easy (all 1) for the model (see frac_reward_zero_std)."
-                )
+                bar.write(ZERO_STD_NOTE.format(step=step + 1))
             metrics.update(step=step + 1, skipped_steps=skipped)
             metrics["step_time_s"] = time.perf_counter() - t0
             history.append(metrics)
             if log is not None:
                 log.append_metrics(metrics)
                 if (step + 1) % settings.samples_every == 0 or step == 0:
-                    log.append_samples(step + 1, _samples(last, batch, metrics, settings))
+                    log.append_samples(step + 1, _samples(last, rewards, batch, settings))
                 if (step + 1) % settings.checkpoint_every == 0 or step + 1 == settings.steps:
                     save_checkpoint(
                         log.path, model, optimizer, scheduler, step + 1, skipped, settings,
@@ -405,9 +407,9 @@ def _step(
     reward_funcs: list[RewardFn],
     weights: list[float],
     names: list[str],
-) -> tuple[dict[str, Any], Rollouts, bool]:
+) -> tuple[dict[str, Any], Rollouts, torch.Tensor, bool]:
     """One GRPO step: sample, score, advantages, ``mu`` updates. Returns (metrics,
-    rollouts, whether every update was applied)."""
+    rollouts, their rewards, whether every update was applied)."""
     s, g = settings, settings.num_generations
     t0 = time.perf_counter()
     # 1. Rollouts: G completions per prompt, sampled from the current policy.
@@ -495,13 +497,10 @@ def _step(
     model.eval()
 
     lengths = rollouts.lengths.float()
-    formats = format_reward(rollouts.texts)
     metrics: dict[str, Any] = {
         "loss": sum(losses) / len(losses),
         "reward": float(rewards.mean()),
-        "reward_std": float(rewards.view(-1, g).std(dim=1).mean()),
-        "accuracy": float((per_func[0] >= 1.0).float().mean()),
-        "format_rate": sum(formats) / len(formats),
+        **score_metrics(per_func, rewards, rollouts.texts, g),
         "frac_reward_zero_std": float(zero_std_groups(rewards, g).float().mean()),
         "length": float(lengths.mean()),
         "length_max": int(lengths.max()),
@@ -516,19 +515,32 @@ def _step(
     for name, values in zip(names, per_func, strict=True):
         metrics[f"rewards/{name}/mean"] = float(values.mean())
         metrics[f"rewards/{name}/std"] = float(values.std()) if len(values) > 1 else 0.0
-    return metrics, rollouts, applied == s.mu
+    return metrics, rollouts, rewards, applied == s.mu
+
+
+def score_metrics(
+    per_func: torch.Tensor, rewards: torch.Tensor, completions: Sequence[Any], group_size: int
+) -> dict[str, float]:
+    """What the scores of one batch say, for both trainers' logs: the mean within-group
+    std of the (weighted) rewards, the accuracy (first reward function ≥ 1) and the
+    format rate. ``per_func`` is [num_funcs, N], ``rewards`` [N]."""
+    formats = format_reward(completions)
+    return {
+        "reward_std": float(rewards.view(-1, group_size).std(dim=1).mean()),
+        "accuracy": float((per_func[0] >= 1.0).float().mean()),
+        "format_rate": sum(formats) / len(formats),
+    }
 
 
 def _samples(
-    rollouts: Rollouts, batch: list[dict], metrics: dict, settings: GRPOSettings
+    rollouts: Rollouts, rewards: torch.Tensor, batch: list[dict], settings: GRPOSettings
 ) -> list[dict[str, Any]]:
-    """The first completion of the first few groups, for samples.jsonl."""
+    """The first completion of the first few groups and its (weighted) reward, for
+    samples.jsonl."""
     g, out = settings.num_generations, []
-    columns = [k for k in batch[0] if k != "prompt"]
     for i, row in enumerate(batch[: settings.samples_per_log]):
-        text = rollouts.texts[i * g]
-        extra = {k: row[k] for k in columns}
-        reward = countdown_reward([text], **{k: [v] for k, v in extra.items()})[0]
+        extra = {k: v for k, v in row.items() if k != "prompt"}
+        text, reward = rollouts.texts[i * g], float(rewards[i * g])
         out.append({"prompt": rollouts.prompts[i], "completion": text, "reward": reward, **extra})
     return out
 
@@ -609,13 +621,30 @@ def load_checkpoint(run_dir: str | Path, settings: GRPOSettings) -> dict[str, An
     if not path.exists():
         return None
     state = torch.load(path, map_location="cpu", weights_only=False)
-    free = {"steps", "checkpoint_every", "samples_every", "samples_per_log", "micro_batch_size"}
-    saved, now = state["settings"], settings.to_dict()
+    check_resumable(state["settings"], settings, path)
+    return state
+
+
+# Settings a resumed run may change: the budget, how often it logs, and the micro-batch size
+# (gradient accumulation gives the same update, to rounding).
+RESUMABLE_CHANGES = frozenset(
+    {"steps", "checkpoint_every", "samples_every", "samples_per_log", "micro_batch_size"}
+)
+
+
+def check_resumable(
+    saved: dict[str, Any],
+    settings: GRPOSettings,
+    where: str | Path,
+    free: frozenset[str] = RESUMABLE_CHANGES,
+) -> None:
+    """Refuse to resume, from ``where``, a run whose ``saved`` settings differ from
+    ``settings`` in anything but the ``free`` ones; the error lists the differences."""
+    now = settings.to_dict()
     differ = sorted(k for k in now if k not in free and saved.get(k) != now[k])
     if differ:
         shown = ", ".join(f"{k}: {saved.get(k)!r} → {now[k]!r}" for k in differ)
         raise ValueError(
-            f"{path} was written with other settings ({shown}): "
+            f"{where} was written with other settings ({shown}): "
             "use a new run directory, or delete this one to start over"
         )
-    return state

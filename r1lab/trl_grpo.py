@@ -47,17 +47,28 @@ from transformers.trainer_callback import PrinterCallback
 from transformers.trainer_utils import get_last_checkpoint
 from trl import GRPOConfig, GRPOTrainer
 
-from r1lab.grpo import CHECKPOINT_FILE, GRPOResult, GRPOSettings, RewardFn, reward_setup
+from r1lab.grpo import (
+    CHECKPOINT_FILE,
+    RESUMABLE_CHANGES,
+    ZERO_STD_NOTE,
+    GRPOResult,
+    GRPOSettings,
+    RewardFn,
+    check_resumable,
+    reward_setup,
+    score_metrics,
+)
 from r1lab.models import pick_device, quiet_progress
-from r1lab.rewards import completion_text, countdown_reward, format_reward
+from r1lab.rewards import completion_text, countdown_reward
 from r1lab.rollouts import ANSWER_CLOSE
 from r1lab.runlog import CONFIG_FILE, RunLog
 from r1lab.sft import _CHECKPOINTING
 
 TRL_DIR = "trl"  # TRL's output_dir (checkpoints) inside a run folder
 REFERENCE_DIR = "reference"  # the reference model TRL loads when beta > 0
-# Settings a resumed run may change (the budget and how often it logs), as in r1lab.grpo.
-FREE_SETTINGS = frozenset({"steps", "checkpoint_every", "samples_every", "samples_per_log"})
+# Settings a resumed run may change: as in r1lab.grpo, except the micro-batch size, which
+# changes TRL's per-device batch and so its data loader's state.
+FREE_SETTINGS = RESUMABLE_CHANGES - {"micro_batch_size"}
 
 # GRPOConfig fields that are the same for every run, and why.
 FIXED: dict[str, Any] = {
@@ -371,11 +382,7 @@ class _Relay(TrainerCallback):
                 self.log.append_samples(step, self._samples())
         if metrics["frac_reward_zero_std"] == 1.0 and not self.told_zero_std:
             self.told_zero_std = True
-            self.bar.write(
-                f"step {step}: every group's completions got the same reward, so every "
-                "advantage is 0 and so is the loss: nothing to learn from this batch "
-                "(see frac_reward_zero_std)."
-            )
+            self.bar.write(ZERO_STD_NOTE.format(step=step))
         self.bar.update(1)
         self.bar.set_postfix(reward=f"{metrics['reward']:.2f}", length=f"{metrics['length']:.0f}")
         if self.on_step is not None:
@@ -391,14 +398,11 @@ class _Relay(TrainerCallback):
 
         per_func = self.recorder.per_func()  # [num_funcs, N]
         rewards = (self.weights[:, None] * per_func).sum(dim=0)
-        formats = format_reward(self.recorder.completions)
         metrics: dict[str, Any] = {
             "loss": mean("loss"),
             "reward": first["reward"],
-            # TRL's reward_std is the std over the whole batch; ours is the mean within-group std.
-            "reward_std": float(rewards.view(-1, g).std(dim=1).mean()),
-            "accuracy": float((per_func[0] >= 1.0).float().mean()),
-            "format_rate": sum(formats) / len(formats),
+            # TRL's reward_std is the std over the whole batch: ours is computed as r1lab.grpo's.
+            **score_metrics(per_func, rewards, self.recorder.completions, g),
             "frac_reward_zero_std": first["frac_reward_zero_std"],
             "length": first["completions/mean_length"],
             "length_max": int(first["completions/max_length"]),
@@ -435,21 +439,6 @@ class _Relay(TrainerCallback):
 
 
 # ---------------------------------------------------------------------------- training
-
-
-def _check_resumable(run_dir: Path, settings: GRPOSettings) -> None:
-    """Refuse to resume a run written with other settings (as r1lab.grpo does)."""
-    path = run_dir / CONFIG_FILE
-    if not path.exists():
-        return
-    saved, now = json.loads(path.read_text(encoding="utf-8")), settings.to_dict()
-    differ = sorted(k for k in now if k not in FREE_SETTINGS and saved.get(k) != now[k])
-    if differ:
-        shown = ", ".join(f"{k}: {saved.get(k)!r} → {now[k]!r}" for k in differ)
-        raise ValueError(
-            f"{run_dir} was written with other settings ({shown}): "
-            "use a new run directory, or delete this one to start over"
-        )
 
 
 def _checkpoint_step(checkpoint: str) -> int:
@@ -513,7 +502,10 @@ def train(
                     "use a new run directory for the TRL run"
                 )
             if checkpoint is not None:
-                _check_resumable(log.path, settings)
+                config_path = log.path / CONFIG_FILE
+                if config_path.exists():
+                    saved = json.loads(config_path.read_text(encoding="utf-8"))
+                    check_resumable(saved, settings, log.path, FREE_SETTINGS)
                 start = _checkpoint_step(checkpoint) // settings.mu
             config = settings.to_dict() | {"reward_funcs": names, "trainer": "trl.GRPOTrainer"}
             history = log.start(config, keep_until=start)

@@ -207,6 +207,13 @@ def test_a_short_run_logs_every_metric_and_moves_the_weights(dataset, tmp_path):
     assert run.config["reward_funcs"] == ["countdown_reward", "format_reward"]
     assert {s["step"] for s in run.samples} == {1, 2, 3} and len(run.samples) == 6
     assert {"prompt", "completion", "reward", "numbers", "target"} <= set(run.samples[0])
+    for sample in run.samples:  # the run's own weighted reward, not one function's
+        text, columns = (
+            [sample["completion"]],
+            {"numbers": [sample["numbers"]], "target": [sample["target"]]},
+        )
+        want = countdown_reward(text, **columns)[0] + 0.5 * format_reward(text)[0]
+        assert sample["reward"] == pytest.approx(want)
     assert result.resumed_from == 0 and result.skipped_steps == 0
 
 
