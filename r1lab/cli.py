@@ -95,6 +95,27 @@ def _grpo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _emergence(args: argparse.Namespace) -> int:
+    from r1lab.config import RunConfig
+    from r1lab.experiments import EMERGENCE_DIR, SHIPPED_RUNS_DIR, emergence_study
+
+    cfg = RunConfig.from_profile(args.profile, device=args.device)
+    out = args.out or SHIPPED_RUNS_DIR / EMERGENCE_DIR
+    overrides = {} if args.steps is None else {"steps": args.steps}
+    summaries = emergence_study(
+        cfg, out, seeds=args.seeds, arms=args.arms, progress=not args.quiet, **overrides
+    )
+    for name, s in summaries.items():
+        b, a = s["before"], s["after"]
+        print(
+            f"{name}: pass@1 {b['pass@1']:.1%} → {a['pass@1']:.1%}, length "
+            f"{b['mean_length']:.1f} → {a['mean_length']:.1f}, effective retries "
+            f"{b['effective_retry_rate']:.1%} → {a['effective_retry_rate']:.1%}"
+        )
+    print(f"runs: {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="r1lab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -153,6 +174,20 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     grpo.add_argument("--quiet", action="store_true", help="no progress bars")
     grpo.set_defaults(func=_grpo)
+
+    emg = sub.add_parser(
+        "emergence",
+        help="the emergence study: GRPO from the cold start and from the base model (R1-Zero), "
+        "per seed, with retries counted at every step (writes data/runs/emergence)",
+    )
+    emg.add_argument("--profile", choices=PROFILES, default="full")
+    emg.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    emg.add_argument("--arms", nargs="+", choices=("sft", "r1zero"), default=["sft", "r1zero"])
+    emg.add_argument("--steps", type=int, help="GRPO steps (default: the profile's rl_steps)")
+    emg.add_argument("--device", default="auto")
+    emg.add_argument("--out", type=Path, help="folder for the runs (default: data/runs/emergence)")
+    emg.add_argument("--quiet", action="store_true", help="no progress bars")
+    emg.set_defaults(func=_emergence)
 
     args = parser.parse_args(argv)
     return args.func(args)

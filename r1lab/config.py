@@ -175,5 +175,5 @@ _PROFILE_VALUES: dict[str, dict[str, Any]] = {
         prompts_per_step=2,
     ),
     "lesson": {},
-    "full": dict(n_eval=500, rl_steps=1000),
+    "full": dict(rl_steps=600),
 }

@@ -124,3 +124,58 @@ def html_hack_gallery(hacks: Sequence[Hack], lenient: Sequence[LenientResult]) -
         paid.append(result.score is None or result.score > 0)
     header = ["hack", "completion", "numbers", "target", "lenient", "ours", "why ours says no"]
     return html_table(rows, header=header, highlight=paid)
+
+
+_KIND_COLOURS = {
+    "effective": "#1e7b34",
+    "superficial": "#7f8c8d",
+    "harmful": "#b03a2e",
+    "unsuccessful": "#b9770e",
+}
+
+
+def html_trajectory(completion: str, numbers: Sequence[int], target: int) -> str:
+    """One completion read as a search: each attempt on its own line (green when its
+    arithmetic is right and it reaches the target, red otherwise, with the check it
+    wrote), each retry labelled with its kind, then the answer and whether it is right."""
+    from r1lab.behaviors import analyze, attempt_right
+
+    path = analyze(completion, numbers, target)
+    lines = []
+    for i, attempt in enumerate(path.attempts):
+        right = attempt_right(attempt, target)
+        honest = attempt.verdict is None or attempt.check_ok(target)
+        colour = "#1e7b34" if right else "#b03a2e"
+        note = "" if honest else " <i>(the check is wrong)</i>"
+        lines.append(
+            f"<div style='font-family:monospace;color:{colour}'>attempt {i + 1}: "
+            f"{html.escape(_clip(attempt.text, 120))}{note}</div>"
+        )
+        if i < len(path.retries):
+            kind = path.retries[i].kind
+            lines.append(
+                f"<div style='margin-left:2em;color:{_KIND_COLOURS[kind]}'>↳ wait: "
+                f"<b>{kind}</b> retry</div>"
+            )
+    answer = completion.split("<answer>", 1)[-1].split("</answer>", 1)[0] if (
+        "<answer>" in completion) else "(no answer)"  # fmt: skip
+    mark = "✓ right" if path.correct else "✗ wrong"
+    lines.append(
+        f"<div style='font-family:monospace'>answer: {html.escape(_clip(answer, 60))} "
+        f"<b style='color:{'#1e7b34' if path.correct else '#b03a2e'}'>{mark}</b></div>"
+    )
+    return "<div style='margin:4px 0 10px 0'>" + "".join(lines) + "</div>"
+
+
+def html_before_after(before: Mapping[str, object], after: Mapping[str, object]) -> str:
+    """The same prompt at two steps of a run, side by side (rows of ``watch.jsonl`` or
+    ``samples.jsonl``: ``step``, ``prompt``, ``completion``, ``numbers``, ``target``)."""
+    cells = []
+    for row in (before, after):
+        body = html_trajectory(str(row["completion"]), row["numbers"], int(row["target"]))
+        cells.append(
+            f"<td style='vertical-align:top;padding:4px 14px;border-left:3px solid #ddd'>"
+            f"<b>step {row['step']}</b>{body}</td>"
+        )
+    prompt = html.escape(str(before["prompt"]))
+    return f"<p>prompt: <code>{prompt}</code></p><table><tr>{''.join(cells)}</tr></table>"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from r1lab.data import countdown_dataset, load_eval
 from r1lab.grpo import CHECKPOINT_FILE, GRPOSettings
 from r1lab.models import load, pick_device, set_seed
 from r1lab.paths import DATA_DIR
+from r1lab.rewards import countdown_reward
 from r1lab.rollouts import evaluate, greedy_accuracy
 
 SHIPPED_RUNS_DIR = DATA_DIR / "runs"
@@ -40,21 +41,31 @@ def heldout_scores(
     max_new_tokens: int = 96,
     num_samples: int = 8,
     progress: bool = False,
+    with_behaviors: bool = False,
 ) -> dict[str, float]:
     """pass@1 and pass@k from ``num_samples`` samples per problem at ``temperature``, the
-    greedy accuracy, the format rate and the mean sampled length."""
+    greedy accuracy, the format rate and the mean sampled length; ``with_behaviors`` adds
+    the share of sampled completions with each kind of retry
+    (:func:`r1lab.behaviors.data_rates`)."""
     sampled = evaluate(
         model, tokenizer, rows, num_samples=num_samples, temperature=temperature,
         max_new_tokens=max_new_tokens, seed=EVAL_SEED, progress=progress,
     )  # fmt: skip
     greedy = greedy_accuracy(model, tokenizer, rows, max_new_tokens=max_new_tokens)
-    return {
+    scores = {
         "pass@1": sampled.pass1,
         "greedy": greedy,
         f"pass@{num_samples}": sampled.pass_at[num_samples],
         "format": sampled.format_rate,
         "mean_length": sampled.mean_length,
     }
+    if with_behaviors:
+        from r1lab.behaviors import data_rates
+
+        texts = [t for group in sampled.texts for t in group]
+        per_text = [row for row in rows for _ in range(num_samples)]
+        scores.update(data_rates(texts, per_text))
+    return scores
 
 
 def grpo_from_sft(
@@ -127,3 +138,171 @@ def format_summary(summary: dict[str, Any]) -> str:
         else:
             lines.append(f"  {key:12s} {old:6.1%} → {new:6.1%}  ({(new - old) * 100:+.1f} points)")
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------- emergence
+
+EMERGENCE_DIR = "emergence"
+# Where each arm starts: the cold start (the main run) or the bare base model (R1-Zero).
+STARTS = {"sft": "sft", "r1zero": "base"}
+WATCH_FILE = "watch.jsonl"
+WATCH_PROMPTS = 6  # held-out problems whose greedy completion is logged as training goes
+HELDOUT_FILE = "heldout.jsonl"
+HELDOUT_EVERY = 100  # steps between held-out measurements during an emergence run
+HELDOUT_SAMPLES = 4  # samples per held-out problem for those measurements
+
+
+def emergence_run_dir(root: str | Path, arm: str, seed: int) -> Path:
+    return Path(root) / f"{arm}-seed{seed}"
+
+
+def _rewrite_from(path: Path, step: int, new: list[dict]) -> None:
+    """Keep the rows of ``path`` before ``step`` (a resumed run logs again), add ``new``."""
+    old = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    kept = [r for r in map(json.loads, old) if r["step"] < step]
+    path.write_text("".join(json.dumps(r) + "\n" for r in kept + new), encoding="utf-8")
+
+
+class _Watcher:
+    """Logs the greedy completion of a few fixed held-out problems every ``every`` steps
+    (and before training), so the same prompt can be read before and after; and every
+    ``HELDOUT_EVERY`` steps the held-out scores and retry rates."""
+
+    def __init__(self, model, tokenizer, rows: list[dict], run_dir: Path, every: int, tokens: int):
+        self.model, self.tokenizer, self.rows_all = model, tokenizer, rows
+        self.rows = rows[:WATCH_PROMPTS]
+        self.path, self.every, self.tokens = run_dir / WATCH_FILE, every, tokens
+        self.heldout_path = run_dir / HELDOUT_FILE
+
+    def heldout(self, step: int, scores: dict[str, float] | None = None) -> None:
+        if scores is None:
+            scores = heldout_scores(
+                self.model, self.tokenizer, self.rows_all, num_samples=HELDOUT_SAMPLES,
+                max_new_tokens=self.tokens, with_behaviors=True,
+            )  # fmt: skip
+        _rewrite_from(self.heldout_path, step, [{"step": step, **scores}])
+
+    def record(self, step: int) -> None:
+        watched = []
+        result = evaluate(
+            self.model, self.tokenizer, self.rows, num_samples=1, temperature=0.0,
+            max_new_tokens=self.tokens,
+        )  # fmt: skip
+        for row, texts, rewards in zip(self.rows, result.texts, result.rewards, strict=True):
+            watched.append({
+                "step": step, "prompt": row["prompt"][-1]["content"] if isinstance(
+                    row["prompt"], list) else row["prompt"],
+                "numbers": row["numbers"], "target": row["target"],
+                "completion": texts[0], "reward": rewards[0],
+            })  # fmt: skip
+        _rewrite_from(self.path, step, watched)
+
+    def on_step(self, metrics: dict[str, Any]) -> None:
+        if metrics["step"] % self.every == 0:
+            self.record(metrics["step"])
+        if metrics["step"] % HELDOUT_EVERY == 0:
+            self.heldout(metrics["step"])
+
+
+def emergence_run(
+    cfg: RunConfig,
+    arm: str,
+    run_dir: str | Path,
+    *,
+    progress: bool = True,
+    on_step: Callable[[dict[str, Any]], None] | None = None,
+    reward_funcs: Sequence[Callable[..., list[float]]] | None = None,
+    keep_checkpoint: bool = False,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """One GRPO run of the emergence study, from the cold start (``arm="sft"``, the main
+    run) or from the bare base model (``arm="r1zero"``), in ``cfg``'s budget.
+
+    Every step logs what the completions do (:func:`r1lab.behaviors.step_metrics`), the
+    greedy completions of a few held-out problems are logged every ``samples_every``
+    steps (``watch.jsonl``), and ``eval.json`` holds the held-out scores and retry rates
+    before and after. A finished run (its ``eval.json`` is there) is returned as it is;
+    an interrupted one resumes.
+    """
+    from r1lab.behaviors import step_metrics
+
+    if arm not in STARTS:
+        raise ValueError(f"arm must be one of {', '.join(STARTS)} (got {arm!r})")
+    run_dir = Path(run_dir)
+    settings_preview = GRPOSettings.from_run_config(cfg, **{"samples_per_log": 8, **overrides})
+    done = run_dir / EVAL_FILE
+    if done.exists():
+        summary = json.loads(done.read_text(encoding="utf-8"))
+        if summary.get("settings") == settings_preview.to_dict() and summary.get("arm") == arm:
+            return summary
+    set_seed(cfg.seed)
+    device = pick_device(cfg.device)
+    model, tokenizer = load(CHECKPOINTS_DIR / STARTS[arm], device=str(device))
+    settings = settings_preview
+    rows = list(load_eval("countdown", cfg.n_eval, chat=True))
+    measure = dict(temperature=settings.temperature, max_new_tokens=settings.max_new_tokens)
+    before = heldout_scores(model, tokenizer, rows, **measure, with_behaviors=True)
+
+    watcher = _Watcher(
+        model, tokenizer, rows, run_dir, settings.samples_every, settings.max_new_tokens
+    )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not (run_dir / CHECKPOINT_FILE).exists():
+        watcher.record(0)
+        watcher.heldout(0)
+
+    def step_hook(metrics: dict[str, Any]) -> None:
+        watcher.on_step(metrics)
+        if on_step is not None:
+            on_step(metrics)
+
+    prompts = countdown_dataset(TRAIN_PROMPTS, seed=0)
+    from r1lab.grpo import train
+
+    funcs = tuple(reward_funcs) if reward_funcs is not None else (countdown_reward,)
+    result = train(
+        model, tokenizer, prompts, settings, reward_funcs=funcs, run_dir=run_dir,
+        on_step=step_hook, extra_metrics=step_metrics, progress=progress,
+    )  # fmt: skip
+    after = heldout_scores(model, tokenizer, rows, **measure, with_behaviors=True)
+    summary = {
+        "arm": arm,
+        "start": STARTS[arm],
+        "profile": cfg.profile,
+        "seed": cfg.seed,
+        "device": str(device),
+        "settings": settings.to_dict(),
+        "reward_funcs": [getattr(f, "__name__", "reward") for f in funcs],
+        "eval_problems": len(rows),
+        "before": before,
+        "after": after,
+        "train_seconds": sum(m["step_time_s"] for m in result.history),
+        "resumed_from": result.resumed_from,
+    }
+    done.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    if not keep_checkpoint:
+        (run_dir / CHECKPOINT_FILE).unlink(missing_ok=True)
+    return summary
+
+
+def emergence_study(
+    cfg: RunConfig,
+    out: str | Path,
+    *,
+    seeds: Sequence[int] = (0, 1, 2),
+    arms: Sequence[str] = tuple(STARTS),
+    progress: bool = True,
+    **overrides: Any,
+) -> dict[str, dict[str, Any]]:
+    """Every arm for every seed, one after another (finished runs are skipped, an
+    interrupted one resumes). Returns each run's ``eval.json`` by folder name."""
+    from tqdm.auto import tqdm
+
+    jobs = [(arm, seed) for arm in arms for seed in seeds]
+    summaries = {}
+    for arm, seed in tqdm(jobs, desc="emergence runs", unit="run", disable=not progress):
+        run_dir = emergence_run_dir(out, arm, seed)
+        summaries[run_dir.name] = emergence_run(
+            cfg.replace(seed=seed), arm, run_dir, progress=progress, **overrides
+        )
+    return summaries

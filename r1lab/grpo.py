@@ -47,6 +47,7 @@ LOSS_TYPES = ("grpo", "dr_grpo", "dapo")
 LR_SCHEDULES = ("constant", "linear")
 CHECKPOINT_FILE = "checkpoint.pt"
 RewardFn = Callable[..., list[float]]
+ExtraMetrics = Callable[[list[str], list[dict[str, Any]], list[int]], dict[str, Any]]
 # What the log says, once, the first time a whole batch has no reward spread.
 ZERO_STD_NOTE = (
     "step {step}: every group's completions got the same reward, so every advantage is 0 "
@@ -316,6 +317,7 @@ def train(
     ref_model: PreTrainedModel | None = None,
     run_dir: str | Path | None = None,
     on_step: Callable[[dict[str, Any]], None] | None = None,
+    extra_metrics: ExtraMetrics | None = None,
     progress: bool = True,
 ) -> GRPOResult:
     """Train ``model`` in place with GRPO for ``settings.steps`` steps.
@@ -325,6 +327,9 @@ def train(
     is now, made only when ``beta > 0``. With ``run_dir`` the run writes
     ``config.json``, ``metrics.jsonl``, ``samples.jsonl`` and a checkpoint every
     ``checkpoint_every`` steps, and resumes from that checkpoint if one is there.
+    ``extra_metrics(completions, rows, lengths)`` adds its own numbers to each step's
+    metrics (:func:`r1lab.behaviors.step_metrics` counts retries); ``rows`` hold each
+    completion's dataset row.
     """
     rows = _rows(dataset)
     reward_funcs, weights, names = reward_setup(reward_funcs, reward_weights)
@@ -365,6 +370,9 @@ def train(
                 reward_funcs, weights, names,
             )  # fmt: skip
             skipped += 0 if ok else 1
+            if extra_metrics is not None:
+                per_completion = [row for row in batch for _ in range(settings.num_generations)]
+                metrics.update(extra_metrics(last.texts, per_completion, last.lengths.tolist()))
             if not ok:
                 bar.write(
                     f"step {step + 1}: the loss or a gradient was not finite, so the update "

@@ -272,3 +272,147 @@ def clip_objective(epsilon_low: float = 0.2, epsilon_high: float = 0.2) -> Figur
     fig.tight_layout()
     plt.close(fig)
     return fig
+
+
+# ------------------------------------------------------------------------- emergence
+
+# What the emergence figure shows, in order: metric key and panel title.
+EMERGENCE_PANELS = {
+    "accuracy": "accuracy (training batches)",
+    "length": "mean completion length (tokens)",
+    "effective_retry_rate": "share with an effective retry",
+    "retry_rate": "share with any retry",
+    "honest_check_rate": "checks that tell the truth",
+}
+_TITLES = {
+    **EMERGENCE_PANELS,
+    "accuracy_if_retried": "accuracy when it retried",
+    "accuracy_if_not_retried": "accuracy when it did not retry",
+    "wait_rate": "share that says 'wait'",
+    "supported_rate": "right, and the think text shows how",
+    "attempts": "attempts per completion",
+}
+_RATES = {
+    "accuracy", "effective_retry_rate", "retry_rate", "honest_check_rate", "wait_rate",
+    "accuracy_if_retried", "accuracy_if_not_retried", "supported_rate",
+}  # fmt: skip
+
+
+def seed_band(
+    ax, runs: Sequence[Sequence[dict]], key: str, color: str, label: str, smooth: int = 25
+) -> tuple[list[int], list[float]] | None:
+    """The mean over seeds of one metric's moving average, bold, with the band between the
+    lowest and the highest seed. Returns the mean curve (steps, values), or None when no
+    run logged ``key``."""
+    curves = []
+    for metrics in runs:
+        points = [(m["step"], m[key]) for m in metrics if m.get(key) is not None]
+        if points:
+            steps, values = zip(*points, strict=True)
+            curves.append(dict(zip(steps, moving_average(values, smooth), strict=True)))
+    if not curves:
+        return None
+    steps = sorted(set.intersection(*(set(c) for c in curves)))
+    rows = [[c[s] for c in curves] for s in steps]
+    mean = [sum(r) / len(r) for r in rows]
+    shown = f"{label} ({len(curves)} seed{'s' if len(curves) > 1 else ''})"
+    ax.plot(steps, mean, color=color, lw=1.8, label=shown)
+    if len(curves) > 1:
+        ax.fill_between(steps, [min(r) for r in rows], [max(r) for r in rows], color=color,
+                        alpha=0.2, lw=0)  # fmt: skip
+    return steps, mean
+
+
+def emergence_curves(
+    groups: dict[str, Sequence[Sequence[dict]]],
+    keys: Sequence[str] = tuple(EMERGENCE_PANELS),
+    smooth: int = 25,
+    heldout: dict[str, Sequence[Sequence[dict]]] | None = None,
+    reference: dict[str, tuple[str, float]] | None = None,
+    title: str = "",
+) -> Figure:
+    """One panel per metric over GRPO steps; per group (``{label: [metrics of each
+    seed]}``) the mean over seeds with a min–max band. ``heldout`` (``{label: [rows of
+    heldout.jsonl per seed]}``) adds held-out pass@1 as points with seed ranges to the
+    accuracy panel; ``reference`` draws a dashed line per key (``{key: (label, value)}``),
+    e.g. the rate in the cold-start data."""
+    if not groups:
+        raise ValueError("emergence_curves needs at least one group of runs")
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.7 * len(keys), 3.3), squeeze=False)
+    for ax, key in zip(axes[0], keys, strict=True):
+        for (label, runs), color in zip(groups.items(), COLORS * 10, strict=False):
+            seed_band(ax, runs, key, color, label, smooth)
+            if key == "accuracy" and heldout and heldout.get(label):
+                _heldout_points(ax, heldout[label], color)
+        if reference and key in reference:
+            name, value = reference[key]
+            ax.axhline(value, color="#555", ls="--", lw=1, label=name)
+        if key in _RATES:
+            ax.set_ylim(0, 1)
+            ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
+        ax.set_xlabel("GRPO step")
+        ax.set_title(_TITLES.get(key, key), fontsize=10)
+        ax.grid(alpha=0.3)
+    handles, labels = {}, {}
+    for ax in axes[0]:
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(lab, h)
+            labels[lab] = lab
+    fig.legend(handles.values(), labels.values(), loc="lower center", ncol=len(labels),
+               fontsize=8, frameon=False)  # fmt: skip
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    plt.close(fig)
+    return fig
+
+
+def _heldout_points(ax, runs: Sequence[Sequence[dict]], color: str) -> None:
+    by_step: dict[int, list[float]] = {}
+    for rows in runs:
+        for row in rows:
+            by_step.setdefault(row["step"], []).append(row["pass@1"])
+    steps = sorted(by_step)
+    mean = [sum(by_step[s]) / len(by_step[s]) for s in steps]
+    low = [m - min(by_step[s]) for m, s in zip(mean, steps, strict=True)]
+    high = [max(by_step[s]) - m for m, s in zip(mean, steps, strict=True)]
+    ax.errorbar(steps, mean, yerr=[low, high], fmt="o", color=color, mfc="white", ms=5,
+                capsize=3, label="held-out pass@1")  # fmt: skip
+
+
+def length_histograms(
+    groups: dict[str, Sequence[Sequence[dict]]], window: int = 25, bin_tokens: int = 8
+) -> Figure:
+    """Completion lengths in the first and the last ``window`` steps of each group (all
+    seeds pooled), from the ``length_hist`` every step logs: one panel per group."""
+    if not groups:
+        raise ValueError("length_histograms needs at least one group of runs")
+    fig, axes = plt.subplots(1, len(groups), figsize=(4.6 * len(groups), 3.1), squeeze=False)
+    for ax, (label, runs), color in zip(axes[0], groups.items(), COLORS, strict=False):
+        for part, shade, name in (("start", "#999", "first"), ("end", color, "last")):
+            counts: list[int] = []
+            for metrics in runs:
+                rows = [m for m in metrics if m.get("length_hist")]
+                chosen = rows[:window] if part == "start" else rows[-window:]
+                for m in chosen:
+                    hist = m["length_hist"]
+                    counts.extend([0] * (len(hist) - len(counts)))
+                    for i, c in enumerate(hist):
+                        counts[i] += c
+            total = sum(counts)
+            if not total:
+                continue
+            lefts = [i * bin_tokens for i in range(len(counts))]
+            mean = sum((i + 0.5) * bin_tokens * c for i, c in enumerate(counts)) / total
+            ax.bar(lefts, [c / total for c in counts], width=bin_tokens, align="edge",
+                   color=shade, alpha=0.55, edgecolor="white",
+                   label=f"{name} {window} steps (mean ≈ {mean:.0f})")  # fmt: skip
+        ax.set_title(label, fontsize=10)
+        ax.set_xlabel("completion length (tokens)")
+        ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0][0].set_ylabel("share of completions")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+from r1lab.tasks.countdown import parse_think
 from r1lab.tasks.expressions import Expr
 
 TAGS = ("<think>", "</think>", "<answer>", "</answer>")
@@ -336,3 +337,50 @@ def arithmetic_reward(
     """1.0 for each well-formed completion whose answer is the right whole number."""
     answers = _column("answer", answer, len(completions))
     return [check_arithmetic(c, a).reward for c, a in zip(completions, answers, strict=True)]
+
+
+def _answer_steps(answer: str) -> list[tuple[int, str, int, int]] | None:
+    expr = parse_expression(answer)
+    if expr is None:
+        return None
+    steps = []
+    for s in expr.steps():
+        if any(v.denominator != 1 for v in (s.left, s.right, s.result)):
+            return None
+        steps.append((int(s.left), s.op, int(s.right), int(s.result)))
+    return steps
+
+
+def shown_work_ok(completion: object, target: int) -> bool:
+    """The think text leads to the answer: every step is computed right, every verdict is
+    honest ("ok" exactly when the attempt reaches the target), the last attempt says
+    "ok", and the answer is the expression that attempt computed, step for step."""
+    parsed = parse_completion(completion)
+    if not parsed.ok:
+        return False
+    attempts = parse_think(parsed.think)
+    if not attempts:
+        return False
+    for attempt in attempts:
+        if not attempt.arithmetic_ok() or not attempt.check_ok(target):
+            return False
+    last = attempts[-1]
+    return last.verdict == "ok" and _answer_steps(parsed.answer) == last.steps
+
+
+def shown_work_reward(
+    completions: Sequence[object],
+    numbers: Sequence[Sequence[int]],
+    target: Sequence[int],
+    **kwargs: object,
+) -> list[float]:
+    """1.0 for each right answer (as :func:`countdown_reward`) that the think text shows
+    being found: :func:`shown_work_ok`. A right answer behind wrong sums or a dishonest
+    "ok" scores 0. Retries and length are neither paid nor charged for."""
+    n = len(completions)
+    targets = _column("target", target, n)
+    right = countdown_reward(completions, numbers, target)
+    return [
+        1.0 if r == 1.0 and shown_work_ok(c, t) else 0.0
+        for c, t, r in zip(completions, targets, right, strict=True)
+    ]

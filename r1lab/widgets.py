@@ -218,3 +218,81 @@ def grpo_panel(
         run,
         ("num_generations", "beta", "epsilon", "learning_rate", "temperature", "steps"),
     )
+
+
+def sample_browser(samples: dict[str, Sequence[dict]]) -> w.VBox:
+    """Browse logged completions by run and step (``{run name: rows of samples.jsonl}``):
+    each one read as attempts and retries (:func:`r1lab.display.html_trajectory`)."""
+    from r1lab.display import html_trajectory
+
+    runs = {name: rows for name, rows in samples.items() if rows}
+    if not runs:
+        raise ValueError("sample_browser needs at least one run with logged samples")
+    picker = w.Dropdown(options=list(runs), description="run")
+    step = w.SelectionSlider(options=[0], description="step", continuous_update=False)
+    out = w.HTML()
+    for widget in (picker, step):
+        widget.add_class(CONTROL)
+    out.add_class(OUTPUT)
+
+    def steps_of(name: str) -> list[int]:
+        return sorted({int(r["step"]) for r in runs[name]})
+
+    def show(*_: object) -> None:
+        rows = [r for r in runs[picker.value] if int(r["step"]) == step.value]
+        parts = [
+            f"<p><code>{r['prompt']}</code></p>"
+            + html_trajectory(str(r["completion"]), r["numbers"], int(r["target"]))
+            for r in rows
+        ]
+        out.value = f"<p><b>{len(rows)} completions logged at step {step.value}</b></p>" + "".join(
+            parts
+        )
+
+    def on_run(*_: object) -> None:
+        options = steps_of(picker.value)
+        step.options = options
+        step.value = options[0]
+        show()
+
+    picker.observe(on_run, names="value")
+    step.observe(show, names="value")
+    on_run()
+    panel = w.VBox([w.HTML("<b>Logged completions, by step</b>"), w.HBox([picker, step]), out])
+    panel.add_class(PANEL)
+    return panel
+
+
+def trajectory_viewer(watch: Sequence[dict]) -> w.VBox:
+    """The same held-out prompt before training and at any later step (rows of
+    ``watch.jsonl``), side by side."""
+    from r1lab.display import html_before_after
+
+    if not watch:
+        raise ValueError("trajectory_viewer needs the rows of a watch.jsonl file")
+    prompts = list(dict.fromkeys(str(r["prompt"]) for r in watch))
+    steps = sorted({int(r["step"]) for r in watch})
+    picker = w.Dropdown(options=prompts, description="prompt")
+    step = w.SelectionSlider(options=steps, value=steps[-1], description="after step",
+                             continuous_update=False)  # fmt: skip
+    out = w.HTML()
+    for widget in (picker, step):
+        widget.add_class(CONTROL)
+    out.add_class(OUTPUT)
+    index = {(str(r["prompt"]), int(r["step"])): r for r in watch}
+
+    def show(*_: object) -> None:
+        before = index.get((picker.value, steps[0]))
+        after = index.get((picker.value, step.value))
+        if before is None or after is None:
+            out.value = "<p>No completion logged for this prompt at that step.</p>"
+            return
+        out.value = html_before_after(before, after)
+
+    picker.observe(show, names="value")
+    step.observe(show, names="value")
+    show()
+    panel = w.VBox([w.HTML("<b>Before and after, on the same prompt</b>"),
+                    w.HBox([picker, step]), out])  # fmt: skip
+    panel.add_class(PANEL)
+    return panel

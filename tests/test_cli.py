@@ -34,3 +34,12 @@ def test_grpo_command_trains_measures_and_keeps_only_the_log(tmp_path, capsys):
     assert 0 <= summary["after"]["pass@1"] <= summary["after"]["pass@8"] <= 1
     assert [m["step"] for m in load_run(out).metrics] == [1, 2]
     assert not (out / "checkpoint.pt").exists()  # the log stays, the 12 MB state does not
+
+
+def test_emergence_command_runs_the_chosen_arms_and_seeds(tmp_path, capsys):
+    argv = ["emergence", "--profile", "smoke", "--seeds", "1", "--arms", "sft", "--steps", "3"]
+    assert main([*argv, "--out", str(tmp_path), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "sft-seed1: pass@1" in printed and "effective retries" in printed
+    assert [p.name for p in tmp_path.iterdir()] == ["sft-seed1"]
+    assert (tmp_path / "sft-seed1" / "eval.json").exists()

@@ -116,3 +116,55 @@ def test_clip_objective_is_flat_exactly_where_the_clip_binds():
     assert max(y) == pytest.approx(1.3)  # A=+1 capped at 1 + epsilon_high
     assert min(bad.lines[1].get_ydata()) == pytest.approx(-2.0)  # A=-1: no floor for r > 1
     assert y[list(x).index(min(x, key=lambda v: abs(v - 0.5)))] == pytest.approx(0.5, abs=1e-2)
+
+
+def _metrics(values, key="effective_retry_rate", **extra):
+    return [{"step": i + 1, key: v, **extra} for i, v in enumerate(values)]
+
+
+def test_seed_band_draws_the_mean_and_the_range_of_the_seeds():
+    import matplotlib.pyplot as plt
+
+    from r1lab.plots import seed_band
+
+    fig, ax = plt.subplots()
+    runs = [_metrics([0.1, 0.2, 0.3]), _metrics([0.3, 0.4, 0.5]), _metrics([0.2, 0.3, 0.4])]
+    steps, mean = seed_band(ax, runs, "effective_retry_rate", "#000", "main", smooth=1)
+    assert steps == [1, 2, 3] and mean == pytest.approx([0.2, 0.3, 0.4])
+    band = ax.collections[0].get_paths()[0].vertices[:, 1]
+    assert min(band) == pytest.approx(0.1) and max(band) == pytest.approx(0.5)
+    assert ax.lines[0].get_label() == "main (3 seeds)"
+    assert seed_band(ax, runs, "missing", "#000", "x") is None
+    plt.close(fig)
+
+
+def test_emergence_curves_panels_heldout_points_and_reference_line():
+    from r1lab.plots import EMERGENCE_PANELS, emergence_curves
+
+    keys = tuple(EMERGENCE_PANELS)
+    run = [{"step": i, **{k: 0.5 for k in keys}} for i in range(1, 31)]
+    heldout = [[{"step": 0, "pass@1": 0.2}, {"step": 30, "pass@1": 0.4}]]
+    fig = emergence_curves(
+        {"main": [run, run], "zero": [run]},
+        heldout={"main": heldout},
+        reference={"effective_retry_rate": ("data", 0.1)},
+    )
+    axes = fig.axes
+    assert [a.get_title() for a in axes] == list(EMERGENCE_PANELS.values())
+    assert len(axes[0].collections) >= 2  # a band for the two seeds, and error bars
+    assert [line.get_ydata()[0] for line in axes[2].lines if line.get_linestyle() == "--"] == [0.1]
+    assert axes[0].get_ylim() == (0, 1)
+    with pytest.raises(ValueError, match="at least one group"):
+        emergence_curves({})
+
+
+def test_length_histograms_pool_the_first_and_last_steps():
+    from r1lab.plots import length_histograms
+
+    run = [{"step": i, "length_hist": [0, 4] if i <= 5 else [0, 0, 0, 4]} for i in range(1, 11)]
+    fig = length_histograms({"main": [run, run]}, window=5)
+    ax = fig.axes[0]
+    heights = [p.get_height() for p in ax.patches]
+    assert heights == pytest.approx([0, 1.0, 0, 0, 0, 1.0])  # start: bar 1; end: bar 3
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["first 5 steps (mean ≈ 12)", "last 5 steps (mean ≈ 28)"]

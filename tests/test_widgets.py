@@ -148,3 +148,55 @@ def test_grpo_panel_passes_every_knob_and_explains_a_bad_one(capsys):
     parts[RUN][0].click()
     assert "Cannot run with these settings: prompts_per_step=1000" in capsys.readouterr().out
     assert not parts[RUN][0].disabled
+
+
+def _row(step, completion, prompt="use 3 4 5 to make 17"):
+    return {"step": step, "prompt": prompt, "numbers": [3, 4, 5], "target": 17,
+            "completion": completion, "reward": 0.0}  # fmt: skip
+
+
+RETRY = "<think>3+4=7,7*5=35 no wait 3*4=12,12+5=17 ok</think><answer>3*4+5</answer>"
+WRONG = "<think>3+4=7,7*5=35 ok</think><answer>(3+4)*5</answer>"
+
+
+def test_trajectory_html_labels_attempts_retries_and_the_answer():
+    from r1lab.display import html_trajectory
+
+    page = html_trajectory(RETRY, [3, 4, 5], 17)
+    assert "attempt 1: 3+4=7,7*5=35 no" in page and "<b>effective</b> retry" in page
+    assert "✓ right" in page
+    wrong = html_trajectory(WRONG, [3, 4, 5], 17)
+    assert "(the check is wrong)" in wrong and "✗ wrong" in wrong
+    assert "&lt;b&gt;" in html_trajectory("<think><b>1+1=2 ok</think>", [3, 4, 5], 17)
+
+
+def test_trajectory_viewer_shows_the_same_prompt_before_and_after():
+    from r1lab.widgets import trajectory_viewer
+
+    rows = [_row(0, WRONG), _row(25, RETRY), _row(0, WRONG, "use 2 5 4 to make 10")]
+    panel = trajectory_viewer(rows)
+    picker, step = _find(panel, CONTROL)
+    [out] = _find(panel, OUTPUT)
+    assert step.value == 25 and "step 0" in out.value and "step 25" in out.value
+    assert "<b>effective</b> retry" in out.value
+    picker.value = "use 2 5 4 to make 10"
+    assert "No completion logged" in out.value  # that prompt was not logged at step 25
+    step.value = 0
+    assert "use 2 5 4 to make 10" in out.value
+    with pytest.raises(ValueError, match="watch.jsonl"):
+        trajectory_viewer([])
+
+
+def test_sample_browser_follows_run_and_step():
+    from r1lab.widgets import sample_browser
+
+    panel = sample_browser({"a": [_row(1, WRONG), _row(25, RETRY)], "b": [_row(50, RETRY)]})
+    picker, step = _find(panel, CONTROL)
+    [out] = _find(panel, OUTPUT)
+    assert step.options == (1, 25) and "step 1" in out.value and "✗ wrong" in out.value
+    step.value = 25
+    assert "<b>effective</b> retry" in out.value
+    picker.value = "b"
+    assert step.options == (50,) and "step 50" in out.value
+    with pytest.raises(ValueError, match="at least one run"):
+        sample_browser({"a": []})

@@ -1,0 +1,179 @@
+"""What the model does inside ``<think>``: attempts, checks, retries, and whether they help.
+
+The word "wait" proves nothing by itself: a base model says it too. This module reads the
+trace grammar of :mod:`r1lab.tasks.countdown` and classifies every retry by what it did:
+
+* **effective**: a wrong attempt is abandoned and the final answer is right;
+* **superficial**: the retry changes nothing (it repeats the attempt it abandons), or it
+  abandons an attempt that was already right and the answer stays right;
+* **harmful**: a right attempt is abandoned and the final answer is wrong;
+* **unsuccessful**: a wrong attempt is abandoned, but the final answer is still wrong.
+
+An attempt is *right* when its arithmetic is correct and it reaches the target.
+
+:func:`analyze` reads one completion, :func:`step_metrics` summarises a batch (the
+numbers a GRPO run logs at every step), and :func:`aha_step` finds the step at which
+effective retries become a lasting habit.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from r1lab.rewards import check_countdown, shown_work_ok
+from r1lab.tasks.countdown import Attempt, parse_think, think_text
+
+RETRY_KINDS = ("effective", "superficial", "harmful", "unsuccessful")
+LENGTH_BIN = 8  # tokens per bar of the logged length histogram
+_WAIT = re.compile(r"\bwait\b")
+
+
+@dataclass(frozen=True)
+class Retry:
+    """One "wait" followed by a new attempt: the attempt it leaves and what came of it."""
+
+    after: int  # index of the abandoned attempt
+    kind: str  # one of RETRY_KINDS
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """One completion, read as a search."""
+
+    attempts: tuple[Attempt, ...]
+    retries: tuple[Retry, ...]
+    correct: bool  # the answer scores 1 with countdown_reward
+    supported: bool  # the shown work leads to the answer (see shown_work_ok)
+    checks: int  # attempts that end with a verdict ("ok" or "no")
+    honest_checks: int  # verdicts that say "ok" exactly when the attempt hits the target
+    waits: int  # how often the word "wait" occurs, whatever follows it
+
+    @property
+    def kinds(self) -> list[str]:
+        return [r.kind for r in self.retries]
+
+    def has(self, kind: str) -> bool:
+        return kind in self.kinds
+
+
+def attempt_right(attempt: Attempt, target: int) -> bool:
+    """The attempt's arithmetic is correct and its last result is the target."""
+    return attempt.arithmetic_ok() and attempt.value == target
+
+
+def _same_work(a: Attempt, b: Attempt) -> bool:
+    return bool(a.steps) and a.steps == b.steps
+
+
+def classify_retries(attempts: Sequence[Attempt], target: int, correct: bool) -> list[Retry]:
+    """Each transition from attempt ``i`` to attempt ``i + 1`` is a retry; its kind."""
+    retries = []
+    for i in range(len(attempts) - 1):
+        left, new = attempts[i], attempts[i + 1]
+        if attempt_right(left, target):
+            kind = "superficial" if correct else "harmful"
+        elif _same_work(left, new):
+            kind = "superficial"
+        else:
+            kind = "effective" if correct else "unsuccessful"
+        retries.append(Retry(i, kind))
+    return retries
+
+
+def analyze(completion: object, numbers: Sequence[int], target: int) -> Trajectory:
+    """Read one completion's think text as attempts, checks and retries."""
+    verdict = check_countdown(completion, numbers, target)
+    text = completion if isinstance(completion, str) else (verdict.parsed.think or "")
+    think = think_text(text)
+    attempts = tuple(parse_think(think))
+    correct = verdict.reward == 1.0
+    checked = [a for a in attempts if a.verdict is not None]
+    return Trajectory(
+        attempts=attempts,
+        retries=tuple(classify_retries(attempts, target, correct)),
+        correct=correct,
+        supported=correct and shown_work_ok(completion, target),
+        checks=len(checked),
+        honest_checks=sum(a.check_ok(target) for a in checked),
+        waits=len(_WAIT.findall(think[:10_000])),
+    )
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def step_metrics(
+    completions: Sequence[object], rows: Sequence[dict[str, Any]], lengths: Sequence[int]
+) -> dict[str, Any]:
+    """What a batch of completions does, as the numbers a run logs per step.
+
+    ``rows`` hold each completion's ``numbers`` and ``target``; ``lengths`` are the
+    completions' lengths in tokens. Conditional accuracies are ``None`` when no completion
+    falls in the condition.
+    """
+    if not (len(completions) == len(rows) == len(lengths)):
+        raise ValueError(
+            f"one row and one length per completion: got {len(completions)} completions, "
+            f"{len(rows)} rows and {len(lengths)} lengths"
+        )
+    if not completions:
+        raise ValueError("step_metrics needs at least one completion")
+    paths = [analyze(c, r["numbers"], r["target"]) for c, r in zip(completions, rows, strict=True)]
+    n = len(paths)
+    retried = [p for p in paths if p.retries]
+    checks = sum(p.checks for p in paths)
+    out: dict[str, Any] = {
+        "answer_accuracy": sum(p.correct for p in paths) / n,
+        "attempts": sum(len(p.attempts) for p in paths) / n,
+        "wait_rate": sum(p.waits > 0 for p in paths) / n,
+        "retry_rate": len(retried) / n,
+        "honest_check_rate": sum(p.honest_checks for p in paths) / checks if checks else None,
+        "supported_rate": sum(p.supported for p in paths) / n,
+        "accuracy_if_retried": _mean([p.correct for p in retried]),
+        "accuracy_if_not_retried": _mean([p.correct for p in paths if not p.retries]),
+    }
+    for kind in RETRY_KINDS:
+        out[f"{kind}_retry_rate"] = sum(p.has(kind) for p in paths) / n
+    top = max(lengths)
+    hist = [0] * (top // LENGTH_BIN + 1)
+    for length in lengths:
+        hist[int(length) // LENGTH_BIN] += 1
+    out["length_hist"] = hist
+    return out
+
+
+def data_rates(completions: Sequence[str], rows: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """The share of completions with at least one retry of each kind, and with any retry:
+    for the cold-start traces, the rates RL starts from."""
+    paths = [analyze(c, r["numbers"], r["target"]) for c, r in zip(completions, rows, strict=True)]
+    n = max(len(paths), 1)
+    rates = {"retry_rate": sum(bool(p.retries) for p in paths) / n}
+    for kind in RETRY_KINDS:
+        rates[f"{kind}_retry_rate"] = sum(p.has(kind) for p in paths) / n
+    return rates
+
+
+def aha_step(
+    steps: Sequence[int], shares: Sequence[float], threshold: float, window: int = 10
+) -> int | None:
+    """The first step from which the moving average (over ``window`` steps) of ``shares``
+    stays at or above ``threshold`` until the end of the run; ``None`` if it never does."""
+    if len(steps) != len(shares):
+        raise ValueError(f"{len(steps)} steps but {len(shares)} shares")
+    if window < 1:
+        raise ValueError(f"window must be at least 1 (got {window})")
+    smooth = []
+    for i in range(len(shares)):
+        part = shares[max(0, i - window + 1) : i + 1]
+        smooth.append(sum(part) / len(part))
+    found = None
+    for step, value in zip(steps, smooth, strict=True):
+        if value < threshold:
+            found = None  # it fell back: any earlier start does not count
+        elif found is None:
+            found = step
+    return found

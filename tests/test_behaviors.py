@@ -1,0 +1,216 @@
+"""Reading think text as a search: attempts, honest checks, the kind of every retry."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from r1lab.behaviors import (
+    RETRY_KINDS,
+    aha_step,
+    analyze,
+    classify_retries,
+    data_rates,
+    step_metrics,
+)
+from r1lab.rewards import countdown_reward, shown_work_ok, shown_work_reward
+from r1lab.tasks import countdown
+
+P = ([3, 4, 5], 17)  # use 3 4 5 to make 17
+
+
+def think(body: str, answer: str) -> str:
+    return f"<think>{body}</think><answer>{answer}</answer>"
+
+
+# (id, completion, expected retry kinds, correct, supported)
+CASES = [
+    ("first try", think("3*4=12,12+5=17 ok", "3*4+5"), [], True, True),
+    (
+        "effective: a wrong attempt, then the right one",
+        think("3+4=7,7*5=35 no wait 3*4=12,12+5=17 ok", "3*4+5"),
+        ["effective"],
+        True,
+        True,
+    ),
+    (
+        "two effective retries",
+        think("3+4=7,7*5=35 no wait 3+4=7,7+5=12 no wait 3*4=12,12+5=17 ok", "3*4+5"),
+        ["effective", "effective"],
+        True,
+        True,
+    ),
+    (
+        "superficial: repeats a right attempt",
+        think("3*4=12,12+5=17 ok wait 3*4=12,12+5=17 ok", "3*4+5"),
+        ["superficial"],
+        True,
+        True,
+    ),
+    (
+        "superficial: repeats the same wrong attempt, then effective",
+        think("3+4=7,7*5=35 no wait 3+4=7,7*5=35 no wait 3*4=12,12+5=17 ok", "3*4+5"),
+        ["superficial", "effective"],
+        True,
+        True,
+    ),
+    (
+        "harmful: abandons a right attempt for a wrong answer",
+        think("3*4=12,12+5=17 no wait 3+4=7,7*5=35 ok", "(3+4)*5"),
+        ["harmful"],
+        False,
+        False,
+    ),
+    (
+        "unsuccessful: a wrong attempt, then another wrong one",
+        think("3+4=7,7*5=35 no wait 3+4=7,7+5=12 ok", "3+4+5"),
+        ["unsuccessful"],
+        False,
+        False,
+    ),
+    (
+        "wrong arithmetic reaching the target is not a right attempt",
+        think("3+4=12,12+5=17 ok wait 3*4=12,12+5=17 ok", "3*4+5"),
+        ["effective"],
+        True,
+        False,  # the first check says ok after a wrong sum
+    ),
+    (
+        "right answer behind a dishonest check",
+        think("3+4=7,7*5=35 ok", "3*4+5"),
+        [],
+        True,
+        False,
+    ),
+    (
+        "right answer that is not the last attempt's expression",
+        think("3*4=12,12+5=17 ok", "5+3*4"),
+        [],
+        True,
+        False,
+    ),
+    (
+        "'wait' with no new attempt is not a retry",
+        think("3*4=12,12+5=17 ok wait", "3*4+5"),
+        [],
+        True,
+        True,
+    ),  # fmt: skip
+    ("malformed", "<think>3+4=7 wait 3*4=12", ["unsuccessful"], False, False),
+]
+
+
+@pytest.mark.parametrize(("case", "completion", "kinds", "correct", "supported"), CASES)
+def test_analyze_classifies_each_retry(case, completion, kinds, correct, supported):
+    path = analyze(completion, *P)
+    assert path.kinds == kinds, case
+    assert path.correct is correct
+    assert path.supported is supported
+    assert shown_work_reward([completion], [P[0]], [P[1]]) == [1.0 if supported else 0.0]
+    assert set(path.kinds) <= set(RETRY_KINDS)
+
+
+def test_checks_and_waits_are_counted():
+    path = analyze(think("3+4=7,7*5=35 ok wait 3*4=12,12+5=17 ok", "3*4+5"), *P)
+    assert (len(path.attempts), path.checks, path.honest_checks, path.waits) == (2, 2, 1, 1)
+    # The word alone: a wait that starts nothing is counted as a wait, not as a retry.
+    lone = analyze(think("3*4=12,12+5=17 ok wait", "3*4+5"), *P)
+    assert (lone.waits, len(lone.retries)) == (1, 0)
+
+
+def test_shown_work_is_never_more_than_a_right_answer():
+    rng = random.Random(0)
+    problems = countdown.generate(40, seed=3)
+    texts, numbers, targets = [], [], []
+    for p in problems:
+        for _ in range(3):
+            texts.append(countdown.write_trace(p, rng, retry_rate=0.5, ordered=True))
+            # Scramble an operator in the think text: the answer may stay right.
+            body = texts[-1].replace("+", "*", 1) if rng.random() < 0.5 else texts[-1]
+            texts[-1] = body
+            numbers.append(list(p.numbers))
+            targets.append(p.target)
+    work = shown_work_reward(texts, numbers, targets)
+    right = countdown_reward(texts, numbers, targets)
+    assert all(w <= r for w, r in zip(work, right, strict=True))
+    assert 0 < sum(work) < sum(right)  # some scrambled think texts no longer lead anywhere
+
+
+def test_cold_start_traces_show_their_work():
+    rng = random.Random(1)
+    problems = countdown.generate(60, seed=4)
+    for p in problems:
+        text = countdown.write_trace(p, rng, retry_rate=0.5, ordered=True)
+        assert shown_work_ok(text, p.target), text
+        path = analyze(text, p.numbers, p.target)
+        assert path.correct and path.supported
+        assert set(path.kinds) <= {"effective"}
+
+
+def test_data_rates_match_the_trace_writers_retry_rate():
+    rng = random.Random(2)
+    problems = countdown.generate(400, seed=5)
+    texts = [countdown.write_trace(p, rng, retry_rate=0.2, ordered=True) for p in problems]
+    rates = data_rates(texts, [p.to_row() for p in problems])
+    assert 0.14 < rates["effective_retry_rate"] == rates["retry_rate"] < 0.26
+    assert rates["harmful_retry_rate"] == rates["unsuccessful_retry_rate"] == 0.0
+
+
+def test_step_metrics_summarise_a_batch():
+    completions = [
+        think("3*4=12,12+5=17 ok", "3*4+5"),
+        think("3+4=7,7*5=35 no wait 3*4=12,12+5=17 ok", "3*4+5"),
+        think("3+4=7,7*5=35 no wait 3+4=7,7+5=12 ok", "3+4+5"),
+        think("3+4=7,7*5=35 ok", "(3+4)*5"),
+    ]
+    rows = [{"numbers": P[0], "target": P[1]}] * 4
+    m = step_metrics(completions, rows, [20, 40, 41, 3])
+    assert m["attempts"] == pytest.approx(6 / 4)
+    assert m["retry_rate"] == 0.5
+    assert m["effective_retry_rate"] == m["unsuccessful_retry_rate"] == 0.25
+    assert m["harmful_retry_rate"] == m["superficial_retry_rate"] == 0.0
+    assert m["accuracy_if_retried"] == 0.5
+    assert m["accuracy_if_not_retried"] == 0.5
+    assert m["answer_accuracy"] == 0.5
+    assert m["supported_rate"] == 0.5
+    assert m["honest_check_rate"] == pytest.approx(4 / 6)
+    assert m["length_hist"] == [1, 0, 1, 0, 0, 2]  # 8-token bars: 3 | 20 | 40 and 41
+    assert sum(m["length_hist"]) == 4
+
+
+def test_step_metrics_say_what_is_wrong_with_their_input():
+    with pytest.raises(ValueError, match="one row and one length per completion"):
+        step_metrics(["x"], [], [1])
+    with pytest.raises(ValueError, match="at least one completion"):
+        step_metrics([], [], [])
+
+
+def test_analyze_never_raises_on_junk():
+    rng = random.Random(7)
+    alphabet = "0123456789+-*/=, waitoknothink<>/answer"
+    for _ in range(300):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 200)))
+        path = analyze(text, *P)
+        assert len(path.retries) == max(len(path.attempts) - 1, 0)
+    # A huge completion is read in bounded time (parse_think reads the first 10,000 chars).
+    analyze("<think>" + "1+1=2 no wait " * 50_000, *P)
+
+
+def test_aha_step_is_where_the_share_stays_above_the_threshold():
+    steps = list(range(1, 11))
+    assert aha_step(steps, [0, 0, 0.3, 0, 0.3, 0.3, 0.4, 0.5, 0.5, 0.6], 0.25, window=1) == 5
+    # A rise that falls back is no aha moment.
+    assert aha_step(steps, [0, 0, 0.3, 0.3, 0.3, 0, 0, 0, 0, 0], 0.25, window=1) is None
+    # Smoothing ignores a single dip.
+    shares = [0, 0, 0.3, 0.3, 0.3, 0.1, 0.3, 0.3, 0.3, 0.3]
+    assert aha_step(steps, shares, 0.25, window=1) == 7
+    assert aha_step(steps, shares, 0.19, window=3) == 4  # the dip is averaged away
+    with pytest.raises(ValueError, match="steps but"):
+        aha_step([1, 2], [0.1], 0.2)
+
+
+def test_classify_retries_on_parsed_attempts():
+    attempts = countdown.parse_think("3+4=7,7*5=35 no wait 3*4=12,12+5=17 ok")
+    assert [r.kind for r in classify_retries(attempts, 17, correct=True)] == ["effective"]
+    assert [r.kind for r in classify_retries(attempts, 17, correct=False)] == ["unsuccessful"]
