@@ -3,13 +3,17 @@
 The word "wait" proves nothing by itself: a base model says it too. This module reads the
 trace grammar of :mod:`r1lab.tasks.countdown` and classifies every retry by what it did:
 
-* **effective**: a wrong attempt is abandoned and the final answer is right;
+* **effective**: a wrong attempt is abandoned, and the search finds the answer: the last
+  attempt is right and the answer is what it computed;
+* **lucky**: a wrong attempt is abandoned and the answer is right, but not because of the
+  search (the last attempt is wrong, or the answer is not what it computed);
 * **superficial**: the retry changes nothing (it repeats the attempt it abandons), or it
   abandons an attempt that was already right and the answer stays right;
 * **harmful**: a right attempt is abandoned and the final answer is wrong;
 * **unsuccessful**: a wrong attempt is abandoned, but the final answer is still wrong.
 
-An attempt is *right* when its arithmetic is correct and it reaches the target.
+An attempt is *right* when its arithmetic is correct, it uses each given number once, and
+it reaches the target.
 
 :func:`analyze` reads one completion, :func:`step_metrics` summarises a batch (the
 numbers a GRPO run logs at every step), and :func:`aha_step` finds the step at which
@@ -23,10 +27,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from r1lab.rewards import check_countdown, shown_work_ok
+from r1lab.rewards import answer_steps, check_countdown, shown_work_ok
 from r1lab.tasks.countdown import Attempt, parse_think, think_text
 
-RETRY_KINDS = ("effective", "superficial", "harmful", "unsuccessful")
+RETRY_KINDS = ("effective", "lucky", "superficial", "harmful", "unsuccessful")
 LENGTH_BIN = 8  # tokens per bar of the logged length histogram
 _WAIT = re.compile(r"\bwait\b")
 
@@ -46,9 +50,10 @@ class Trajectory:
     attempts: tuple[Attempt, ...]
     retries: tuple[Retry, ...]
     correct: bool  # the answer scores 1 with countdown_reward
+    found: bool  # right, and found by the last attempt: it is right and the answer is its work
     supported: bool  # the shown work leads to the answer (see shown_work_ok)
-    checks: int  # attempts that end with a verdict ("ok" or "no")
-    honest_checks: int  # verdicts that say "ok" exactly when the attempt hits the target
+    checks: int  # attempts with steps that end with a verdict ("ok" or "no")
+    honest_checks: int  # of those, verdicts that say "ok" exactly when the result is the target
     waits: int  # how often the word "wait" occurs, whatever follows it
 
     @property
@@ -59,26 +64,54 @@ class Trajectory:
         return kind in self.kinds
 
 
-def attempt_right(attempt: Attempt, target: int) -> bool:
-    """The attempt's arithmetic is correct and its last result is the target."""
-    return attempt.arithmetic_ok() and attempt.value == target
+def attempt_leaves(attempt: Attempt) -> list[int]:
+    """The numbers an attempt takes from the problem: each operand that is not the result
+    of one of its earlier steps."""
+    results: list[int] = []
+    leaves = []
+    for a, _, b, result in attempt.steps:
+        for operand in (a, b):
+            if operand in results:
+                results.remove(operand)
+            else:
+                leaves.append(operand)
+        results.append(result)
+    return leaves
+
+
+def attempt_right(attempt: Attempt, target: int, numbers: Sequence[int] | None = None) -> bool:
+    """The attempt's arithmetic is correct, its last result is the target and (given
+    ``numbers``) it uses each of them exactly once."""
+    if not attempt.arithmetic_ok() or attempt.value != target:
+        return False
+    return numbers is None or sorted(attempt_leaves(attempt)) == sorted(numbers)
 
 
 def _same_work(a: Attempt, b: Attempt) -> bool:
     return bool(a.steps) and a.steps == b.steps
 
 
-def classify_retries(attempts: Sequence[Attempt], target: int, correct: bool) -> list[Retry]:
-    """Each transition from attempt ``i`` to attempt ``i + 1`` is a retry; its kind."""
+def classify_retries(
+    attempts: Sequence[Attempt],
+    target: int,
+    correct: bool,
+    found: bool,
+    numbers: Sequence[int] | None = None,
+) -> list[Retry]:
+    """Each transition from attempt ``i`` to attempt ``i + 1`` is a retry; its kind.
+    ``correct``: the answer is right; ``found``: it is right because the last attempt is
+    right and the answer is that attempt's work."""
     retries = []
     for i in range(len(attempts) - 1):
         left, new = attempts[i], attempts[i + 1]
-        if attempt_right(left, target):
+        if attempt_right(left, target, numbers):
             kind = "superficial" if correct else "harmful"
         elif _same_work(left, new):
             kind = "superficial"
+        elif correct:
+            kind = "effective" if found else "lucky"
         else:
-            kind = "effective" if correct else "unsuccessful"
+            kind = "unsuccessful"
         retries.append(Retry(i, kind))
     return retries
 
@@ -90,11 +123,18 @@ def analyze(completion: object, numbers: Sequence[int], target: int) -> Trajecto
     think = think_text(text)
     attempts = tuple(parse_think(think))
     correct = verdict.reward == 1.0
-    checked = [a for a in attempts if a.verdict is not None]
+    found = (
+        correct
+        and bool(attempts)
+        and attempt_right(attempts[-1], target, numbers)
+        and answer_steps(verdict.parsed.answer or "") == attempts[-1].steps
+    )
+    checked = [a for a in attempts if a.verdict is not None and a.steps]
     return Trajectory(
         attempts=attempts,
-        retries=tuple(classify_retries(attempts, target, correct)),
+        retries=tuple(classify_retries(attempts, target, correct, found, numbers)),
         correct=correct,
+        found=found,
         supported=correct and shown_work_ok(completion, target),
         checks=len(checked),
         honest_checks=sum(a.check_ok(target) for a in checked),

@@ -128,6 +128,7 @@ def html_hack_gallery(hacks: Sequence[Hack], lenient: Sequence[LenientResult]) -
 
 _KIND_COLOURS = {
     "effective": "#1e7b34",
+    "lucky": "#2874a6",
     "superficial": "#7f8c8d",
     "harmful": "#b03a2e",
     "unsuccessful": "#b9770e",
@@ -135,16 +136,17 @@ _KIND_COLOURS = {
 
 
 def html_trajectory(completion: str, numbers: Sequence[int], target: int) -> str:
-    """One completion read as a search: each attempt on its own line (green when its
-    arithmetic is right and it reaches the target, red otherwise, with the check it
-    wrote), each retry labelled with its kind, then the answer and whether it is right."""
+    """One completion read as a search: each attempt on its own line (green when it is
+    right: correct arithmetic, each number once, the target reached; red otherwise, with a
+    note when its check is false), each retry labelled with its kind, then the answer and
+    whether it is right."""
     from r1lab.behaviors import analyze, attempt_right
 
     path = analyze(completion, numbers, target)
     lines = []
     for i, attempt in enumerate(path.attempts):
-        right = attempt_right(attempt, target)
-        honest = attempt.verdict is None or attempt.check_ok(target)
+        right = attempt_right(attempt, target, numbers)
+        honest = attempt.verdict is None or not attempt.steps or attempt.check_ok(target)
         colour = "#1e7b34" if right else "#b03a2e"
         note = "" if honest else " <i>(the check is wrong)</i>"
         lines.append(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import torch
@@ -291,10 +292,14 @@ _TITLES = {
     "wait_rate": "share that says 'wait'",
     "supported_rate": "right, and the think text shows how",
     "attempts": "attempts per completion",
+    "unsuccessful_retry_rate": "share with an unsuccessful retry",
+    "superficial_retry_rate": "share with a superficial retry",
+    "harmful_retry_rate": "share with a harmful retry",
 }
 _RATES = {
     "accuracy", "effective_retry_rate", "retry_rate", "honest_check_rate", "wait_rate",
     "accuracy_if_retried", "accuracy_if_not_retried", "supported_rate",
+    "unsuccessful_retry_rate", "superficial_retry_rate", "harmful_retry_rate",
 }  # fmt: skip
 
 
@@ -325,44 +330,64 @@ def seed_band(
 
 def emergence_curves(
     groups: dict[str, Sequence[Sequence[dict]]],
-    keys: Sequence[str] = tuple(EMERGENCE_PANELS),
+    keys: Sequence[str | tuple[str, ...]] = tuple(EMERGENCE_PANELS),
     smooth: int = 25,
     heldout: dict[str, Sequence[Sequence[dict]]] | None = None,
     reference: dict[str, tuple[str, float]] | None = None,
     title: str = "",
 ) -> Figure:
     """One panel per metric over GRPO steps; per group (``{label: [metrics of each
-    seed]}``) the mean over seeds with a min–max band. ``heldout`` (``{label: [rows of
-    heldout.jsonl per seed]}``) adds held-out pass@1 as points with seed ranges to the
+    seed]}``) the mean over seeds with a min–max band. A tuple of keys shares one panel
+    (one colour per key, for comparing e.g. two accuracies). ``heldout`` (``{label: [rows
+    of heldout.jsonl per seed]}``) adds held-out pass@1 as points with seed ranges to the
     accuracy panel; ``reference`` draws a dashed line per key (``{key: (label, value)}``),
-    e.g. the rate in the cold-start data."""
+    e.g. the rate in the cold-start data. Panels wrap after three."""
     if not groups:
         raise ValueError("emergence_curves needs at least one group of runs")
-    fig, axes = plt.subplots(1, len(keys), figsize=(3.7 * len(keys), 3.3), squeeze=False)
-    for ax, key in zip(axes[0], keys, strict=True):
-        for (label, runs), color in zip(groups.items(), COLORS * 10, strict=False):
-            seed_band(ax, runs, key, color, label, smooth)
+    cols = min(len(keys), 3)
+    rows = math.ceil(len(keys) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.4 * cols, 3.1 * rows + 0.5), squeeze=False)
+    flat = list(axes.flat)
+    for ax in flat[len(keys) :]:
+        ax.remove()
+    for ax, key in zip(flat, keys, strict=False):
+        subkeys = key if isinstance(key, tuple) else (key,)
+        for g, ((label, runs), color) in enumerate(zip(groups.items(), COLORS * 10, strict=False)):
+            for j, sub in enumerate(subkeys):
+                if len(subkeys) > 1:
+                    color = COLORS[j % len(COLORS)]
+                    name = _TITLES.get(sub, sub) if len(groups) == 1 else f"{label}: {sub}"
+                else:
+                    name = label
+                seed_band(ax, runs, sub, color, name, smooth)
             if key == "accuracy" and heldout and heldout.get(label):
-                _heldout_points(ax, heldout[label], color)
-        if reference and key in reference:
+                _heldout_points(ax, heldout[label], COLORS[g % len(COLORS)])
+        if reference and not isinstance(key, tuple) and key in reference:
             name, value = reference[key]
             ax.axhline(value, color="#555", ls="--", lw=1, label=name)
-        if key in _RATES:
+        if all(sub in _RATES for sub in subkeys):
             ax.set_ylim(0, 1)
             ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
         ax.set_xlabel("GRPO step")
-        ax.set_title(_TITLES.get(key, key), fontsize=10)
+        panel = " vs ".join(_TITLES.get(sub, sub) for sub in subkeys)
+        ax.set_title(panel if len(subkeys) == 1 else "accuracy: retried or not"
+                     if set(subkeys) == {"accuracy_if_retried", "accuracy_if_not_retried"}
+                     else panel, fontsize=10)  # fmt: skip
         ax.grid(alpha=0.3)
-    handles, labels = {}, {}
-    for ax in axes[0]:
+        if len(subkeys) > 1:
+            ax.legend(fontsize=7)
+    handles: dict[str, Any] = {}
+    for ax, key in zip(flat, keys, strict=False):
+        if isinstance(key, tuple):
+            continue
         for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
             handles.setdefault(lab, h)
-            labels[lab] = lab
-    fig.legend(handles.values(), labels.values(), loc="lower center", ncol=len(labels),
-               fontsize=8, frameon=False)  # fmt: skip
+    if handles:
+        fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=len(handles),
+                   fontsize=8, frameon=False)  # fmt: skip
     if title:
         fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.tight_layout(rect=(0, 0.5 / (3.1 * rows + 0.5) if handles else 0, 1, 1))
     plt.close(fig)
     return fig
 

@@ -339,7 +339,9 @@ def arithmetic_reward(
     return [check_arithmetic(c, a).reward for c, a in zip(completions, answers, strict=True)]
 
 
-def _answer_steps(answer: str) -> list[tuple[int, str, int, int]] | None:
+def answer_steps(answer: str) -> list[tuple[int, str, int, int]] | None:
+    """The steps ``(a, op, b, result)`` one computes to evaluate ``answer`` by hand, as the
+    think text writes them; None when it does not parse or a step is not a whole number."""
     expr = parse_expression(answer)
     if expr is None:
         return None
@@ -352,20 +354,20 @@ def _answer_steps(answer: str) -> list[tuple[int, str, int, int]] | None:
 
 
 def shown_work_ok(completion: object, target: int) -> bool:
-    """The think text leads to the answer: every step is computed right, every verdict is
-    honest ("ok" exactly when the attempt reaches the target), the last attempt says
-    "ok", and the answer is the expression that attempt computed, step for step."""
+    """The think text leads to the answer: every attempt ends with an honest check ("ok"
+    exactly when the result it wrote is the target), the last attempt is computed right and
+    says "ok", and the answer is the expression that attempt computed, step for step.
+    Earlier attempts may hold a wrong sum (a retry may be the fix), never a false check."""
     parsed = parse_completion(completion)
     if not parsed.ok:
         return False
     attempts = parse_think(parsed.think)
-    if not attempts:
+    if not attempts or any(not a.steps or not a.check_ok(target) for a in attempts):
         return False
-    for attempt in attempts:
-        if not attempt.arithmetic_ok() or not attempt.check_ok(target):
-            return False
     last = attempts[-1]
-    return last.verdict == "ok" and _answer_steps(parsed.answer) == last.steps
+    return (
+        last.verdict == "ok" and last.arithmetic_ok() and answer_steps(parsed.answer) == last.steps
+    )
 
 
 def shown_work_reward(

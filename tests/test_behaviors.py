@@ -74,7 +74,42 @@ CASES = [
         think("3+4=12,12+5=17 ok wait 3*4=12,12+5=17 ok", "3*4+5"),
         ["effective"],
         True,
-        False,  # the first check says ok after a wrong sum
+        True,  # its check is honest about what it wrote; the last attempt is right
+    ),
+    (
+        "other numbers reaching the target make no right attempt",
+        think("9+8=17 ok wait 3*4=12,12+5=17 ok", "3*4+5"),
+        ["effective"],
+        True,
+        True,
+    ),
+    (
+        "lucky: the answer is right but the last attempt did not find it",
+        think("7*7=49,49-1=48 no wait 3+4=7,7+5=15 ok", "3*4+5"),
+        ["lucky"],
+        True,
+        False,
+    ),
+    (
+        "lucky: the last attempt is right but the answer is another expression",
+        think("3+4=7,7*5=35 no wait 3*4=12,12+5=17 ok", "5+3*4"),
+        ["lucky"],
+        True,
+        False,
+    ),
+    (
+        "a wrong sum in an abandoned attempt does not spoil a real fix",
+        think("3+4=8,8*5=40 no wait 3*4=12,12+5=17 ok", "3*4+5"),
+        ["effective"],
+        True,
+        True,
+    ),
+    (
+        "superficial: repeats the same wrong attempt and stays wrong",
+        think("3+4=7,7*5=35 no wait 3+4=7,7*5=35 no", "(3+4)*5"),
+        ["superficial"],
+        False,
+        False,
     ),
     (
         "right answer behind a dishonest check",
@@ -114,6 +149,9 @@ def test_analyze_classifies_each_retry(case, completion, kinds, correct, support
 def test_checks_and_waits_are_counted():
     path = analyze(think("3+4=7,7*5=35 ok wait 3*4=12,12+5=17 ok", "3*4+5"), *P)
     assert (len(path.attempts), path.checks, path.honest_checks, path.waits) == (2, 2, 1, 1)
+    # A verdict with no computation before it is not a check.
+    junk = analyze("=0 no", *P)
+    assert (len(junk.attempts), junk.checks, junk.honest_checks) == (1, 0, 0)
     # The word alone: a wait that starts nothing is counted as a wait, not as a retry.
     lone = analyze(think("3*4=12,12+5=17 ok wait", "3*4+5"), *P)
     assert (lone.waits, len(lone.retries)) == (1, 0)
@@ -126,9 +164,13 @@ def test_shown_work_is_never_more_than_a_right_answer():
     for p in problems:
         for _ in range(3):
             texts.append(countdown.write_trace(p, rng, retry_rate=0.5, ordered=True))
-            # Scramble an operator in the think text: the answer may stay right.
-            body = texts[-1].replace("+", "*", 1) if rng.random() < 0.5 else texts[-1]
-            texts[-1] = body
+            # Swap the last operator of the think text: the last attempt's sum goes wrong
+            # while the answer may stay right.
+            body, rest = texts[-1].split("</think>")
+            i = max(body.rfind(op) for op in "+-*/")
+            swapped = "-" if body[i] == "+" else "+"
+            if rng.random() < 0.5:
+                texts[-1] = body[:i] + swapped + body[i + 1 :] + "</think>" + rest
             numbers.append(list(p.numbers))
             targets.append(p.target)
     work = shown_work_reward(texts, numbers, targets)
@@ -212,5 +254,14 @@ def test_aha_step_is_where_the_share_stays_above_the_threshold():
 
 def test_classify_retries_on_parsed_attempts():
     attempts = countdown.parse_think("3+4=7,7*5=35 no wait 3*4=12,12+5=17 ok")
-    assert [r.kind for r in classify_retries(attempts, 17, correct=True)] == ["effective"]
-    assert [r.kind for r in classify_retries(attempts, 17, correct=False)] == ["unsuccessful"]
+    kinds = [r.kind for r in classify_retries(attempts, 17, correct=True, found=True)]
+    assert kinds == ["effective"]
+    kinds = [r.kind for r in classify_retries(attempts, 17, correct=True, found=False)]
+    assert kinds == ["lucky"]
+    kinds = [r.kind for r in classify_retries(attempts, 17, correct=False, found=False)]
+    assert kinds == ["unsuccessful"]
+    # With the numbers given, an attempt that reaches 17 from other numbers is not right.
+    other = countdown.parse_think("9+8=17 ok wait 3*4=12,12+5=17 ok")
+    kinds = [r.kind for r in classify_retries(other, 17, True, True, numbers=[3, 4, 5])]
+    assert kinds == ["effective"]
+    assert [r.kind for r in classify_retries(other, 17, True, True)] == ["superficial"]

@@ -168,3 +168,21 @@ def test_length_histograms_pool_the_first_and_last_steps():
     assert heights == pytest.approx([0, 1.0, 0, 0, 0, 1.0])  # start: bar 1; end: bar 3
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels == ["first 5 steps (mean ≈ 12)", "last 5 steps (mean ≈ 28)"]
+
+
+def test_emergence_curves_share_a_panel_for_a_tuple_of_keys():
+    from r1lab.plots import emergence_curves
+
+    run = [{"step": i, "accuracy_if_retried": 0.2, "accuracy_if_not_retried": 0.6}
+           for i in range(1, 11)]  # fmt: skip
+    fig = emergence_curves(
+        {"main": [run]}, keys=[("accuracy_if_retried", "accuracy_if_not_retried")]
+    )
+    [ax] = fig.axes
+    assert ax.get_title() == "accuracy: retried or not"
+    assert [line.get_ydata()[-1] for line in ax.lines] == pytest.approx([0.2, 0.6])
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == [
+        "accuracy when it retried (1 seed)",
+        "accuracy when it did not retry (1 seed)",
+    ]
