@@ -217,3 +217,34 @@ def aha_step(
         elif found is None:
             found = step
     return found
+
+
+def aha_examples(
+    watch: Sequence[dict[str, Any]], step: int | None = None, kind: str = "effective"
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """The same prompts before and after: for each prompt in ``watch`` (rows of a run's
+    ``watch.jsonl``: ``step``, ``prompt``, ``numbers``, ``target``, ``completion``), the row
+    of the first logged step and the row of the first logged step at or after ``step``
+    (default: the last). Prompts whose later completion has a retry of ``kind`` come
+    first, so the first pair is an example of the behaviour when there is one."""
+    if kind not in RETRY_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(RETRY_KINDS)} (got {kind!r})")
+    steps = sorted({int(r["step"]) for r in watch})
+    if not steps:
+        return []
+    later = [s for s in steps if step is None or s >= step]
+    if not later:
+        raise ValueError(f"nothing was logged at or after step {step} (last: {steps[-1]})")
+    at = later[-1] if step is None else later[0]
+    rows = {(str(r["prompt"]), int(r["step"])): r for r in watch}
+    pairs = []
+    for prompt in dict.fromkeys(str(r["prompt"]) for r in watch):
+        before, after = rows.get((prompt, steps[0])), rows.get((prompt, at))
+        if before is not None and after is not None:
+            pairs.append((before, after))
+
+    def shows(pair: tuple[dict[str, Any], dict[str, Any]]) -> bool:
+        row = pair[1]
+        return analyze(row["completion"], row["numbers"], row["target"]).has(kind)
+
+    return sorted(pairs, key=lambda pair: not shows(pair))

@@ -265,3 +265,24 @@ def test_classify_retries_on_parsed_attempts():
     kinds = [r.kind for r in classify_retries(other, 17, True, True, numbers=[3, 4, 5])]
     assert kinds == ["effective"]
     assert [r.kind for r in classify_retries(other, 17, True, True)] == ["superficial"]
+
+
+def test_aha_examples_pair_the_same_prompt_before_and_after():
+    from r1lab.behaviors import aha_examples
+
+    def row(step, prompt, completion):
+        return {"step": step, "prompt": prompt, "numbers": P[0], "target": P[1],
+                "completion": completion}  # fmt: skip
+
+    plain = think("3*4=12,12+5=17 ok", "3*4+5")
+    fixed = think("3+4=7,7*5=35 no wait 3*4=12,12+5=17 ok", "3*4+5")
+    watch = [row(0, "a", plain), row(0, "b", plain), row(25, "a", plain), row(25, "b", fixed),
+             row(50, "a", plain), row(50, "b", plain)]  # fmt: skip
+    pairs = aha_examples(watch, step=10)
+    assert [(b["prompt"], b["step"], a["step"]) for b, a in pairs] == [("b", 0, 25), ("a", 0, 25)]
+    assert [a["step"] for _, a in aha_examples(watch)] == [50, 50]  # default: the last step
+    with pytest.raises(ValueError, match="nothing was logged at or after step 60"):
+        aha_examples(watch, step=60)
+    with pytest.raises(ValueError, match="kind must be one of"):
+        aha_examples(watch, kind="aha")
+    assert aha_examples([]) == []
