@@ -176,7 +176,8 @@ def html_before_after(before: Mapping[str, object], after: Mapping[str, object])
     for row in (before, after):
         body = html_trajectory(str(row["completion"]), row["numbers"], int(row["target"]))
         cells.append(
-            f"<td style='vertical-align:top;padding:4px 14px;border-left:3px solid #ddd'>"
+            "<td style='vertical-align:top;text-align:left;padding:4px 14px;"
+            "border-left:3px solid #ddd'>"
             f"<b>step {row['step']}</b>{body}</td>"
         )
     prompt = html.escape(str(before["prompt"]))
