@@ -145,7 +145,7 @@ def compare_bars(results: dict[str, dict[str, float]], title: str = "") -> Figur
         raise ValueError("compare_bars needs at least one model's results")
     metrics = list(next(iter(results.values())))
     # Wide enough for the bars and for the legend's one row of names.
-    legend_width = 0.075 * sum(len(name) for name in results) + 0.6 * len(results)
+    legend_width = 0.085 * sum(len(name) for name in results) + 0.7 * len(results)
     fig, ax = plt.subplots(figsize=(max(1.6 * len(metrics) + 3, legend_width), 3.2))
     width = 0.8 / len(results)
     colors = ["#95a5a6", "#2e86c1", "#27ae60", "#c0392b", "#8e44ad"]
