@@ -23,7 +23,7 @@ from r1lab.grpo import CHECKPOINT_FILE, GRPOSettings
 from r1lab.models import load, pick_device, set_seed
 from r1lab.paths import DATA_DIR
 from r1lab.rewards import countdown_reward
-from r1lab.rollouts import evaluate, greedy_accuracy
+from r1lab.rollouts import evaluate, greedy_accuracy, user_text
 
 SHIPPED_RUNS_DIR = DATA_DIR / "runs"
 EVAL_FILE = "eval.json"
@@ -174,12 +174,11 @@ class _Watcher:
         self.path, self.every, self.tokens = run_dir / WATCH_FILE, every, tokens
         self.heldout_path = run_dir / HELDOUT_FILE
 
-    def heldout(self, step: int, scores: dict[str, float] | None = None) -> None:
-        if scores is None:
-            scores = heldout_scores(
-                self.model, self.tokenizer, self.rows_all, num_samples=HELDOUT_SAMPLES,
-                max_new_tokens=self.tokens, with_behaviors=True,
-            )  # fmt: skip
+    def heldout(self, step: int) -> None:
+        scores = heldout_scores(
+            self.model, self.tokenizer, self.rows_all, num_samples=HELDOUT_SAMPLES,
+            max_new_tokens=self.tokens, with_behaviors=True,
+        )  # fmt: skip
         _rewrite_from(self.heldout_path, step, [{"step": step, **scores}])
 
     def record(self, step: int) -> None:
@@ -190,10 +189,8 @@ class _Watcher:
         )  # fmt: skip
         for row, texts, rewards in zip(self.rows, result.texts, result.rewards, strict=True):
             watched.append({
-                "step": step, "prompt": row["prompt"][-1]["content"] if isinstance(
-                    row["prompt"], list) else row["prompt"],
-                "numbers": row["numbers"], "target": row["target"],
-                "completion": texts[0], "reward": rewards[0],
+                "step": step, "prompt": user_text(row["prompt"]), "numbers": row["numbers"],
+                "target": row["target"], "completion": texts[0], "reward": rewards[0],
             })  # fmt: skip
         _rewrite_from(self.path, step, watched)
 

@@ -507,6 +507,14 @@ def _check_decoding(temperature: float, top_p: float) -> None:
         raise ValueError(f"top_p must be in (0, 1] (got {top_p!r}); 1 keeps every token")
 
 
+def user_text(prompt: Prompt) -> str:
+    """The last user message of a chat prompt (or the prompt itself, if it is a string)."""
+    if isinstance(prompt, str):
+        return prompt
+    users = [m["content"] for m in prompt if m.get("role") == "user"]
+    return users[-1] if users else prompt[-1]["content"]
+
+
 def _render_prompts(
     prompts: Sequence[Prompt], tokenizer: PreTrainedTokenizerBase
 ) -> tuple[list[str], list[str]]:
@@ -535,8 +543,7 @@ def _render_prompts(
                 check_text(message["content"], tokenizer)
             except ValueError as err:
                 raise ValueError(f"prompts[{i}]: {err}") from None
-        users = [m["content"] for m in messages if m.get("role") == "user"]
-        user_texts.append(users[-1] if users else messages[-1]["content"])
+        user_texts.append(user_text(messages))
         templated.append(
             tokenizer.apply_chat_template(
                 [dict(m) for m in messages], tokenize=False, add_generation_prompt=True

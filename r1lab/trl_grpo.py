@@ -60,7 +60,7 @@ from r1lab.grpo import (
 )
 from r1lab.models import pick_device, quiet_progress
 from r1lab.rewards import completion_text, countdown_reward
-from r1lab.rollouts import ANSWER_CLOSE
+from r1lab.rollouts import ANSWER_CLOSE, user_text
 from r1lab.runlog import CONFIG_FILE, RunLog
 from r1lab.sft import _CHECKPOINTING
 
@@ -327,14 +327,6 @@ class _Recorder:
         return torch.tensor([self.values[i] for i in sorted(self.values)])
 
 
-def _user_text(prompt: Any) -> str:
-    """The last user message of a chat prompt (or the prompt itself)."""
-    if isinstance(prompt, str):
-        return prompt
-    users = [m["content"] for m in prompt if m.get("role") == "user"]
-    return users[-1] if users else prompt[-1]["content"]
-
-
 class _Relay(TrainerCallback):
     """Turns TRL's logs into our metrics, one row per step of ``mu`` optimizer steps:
     written to the run log, shown on the bar, passed to ``on_step``."""
@@ -429,7 +421,7 @@ class _Relay(TrainerCallback):
             extra = {k: v[row] for k, v in rec.columns.items()}
             out.append(
                 {
-                    "prompt": _user_text(rec.prompts[row]) if rec.prompts else "",
+                    "prompt": user_text(rec.prompts[row]) if rec.prompts else "",
                     "completion": completion_text(rec.completions[row]),
                     "reward": float(rewards[row]),
                     **extra,

@@ -451,3 +451,13 @@ def test_a_sliced_dataset_gets_a_clear_error(tokenizer):
     rows = load_eval("countdown", 8)
     with pytest.raises(ValueError, match=r"rows.select\(range\(4\)\)"):
         evaluate(model, tokenizer, rows[:4], num_samples=2, max_new_tokens=4)
+
+
+def test_user_text_reads_the_last_user_message():
+    from r1lab.rollouts import user_text
+
+    assert user_text("use 3 4 5 to make 17") == "use 3 4 5 to make 17"
+    chat = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "a"},
+            {"role": "assistant", "content": "b"}, {"role": "user", "content": "c"}]  # fmt: skip
+    assert user_text(chat) == "c"
+    assert user_text([{"role": "system", "content": "only"}]) == "only"
