@@ -146,6 +146,19 @@ def _mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
+def _analyze_all(completions: Sequence[object], rows: Sequence[dict[str, Any]]) -> list[Trajectory]:
+    return [analyze(c, r["numbers"], r["target"]) for c, r in zip(completions, rows, strict=True)]
+
+
+def _retry_shares(paths: Sequence[Trajectory]) -> dict[str, float]:
+    """The share of ``paths`` with any retry, and with at least one retry of each kind."""
+    n = max(len(paths), 1)
+    shares = {"retry_rate": sum(bool(p.retries) for p in paths) / n}
+    for kind in RETRY_KINDS:
+        shares[f"{kind}_retry_rate"] = sum(p.has(kind) for p in paths) / n
+    return shares
+
+
 def step_metrics(
     completions: Sequence[object], rows: Sequence[dict[str, Any]], lengths: Sequence[int]
 ) -> dict[str, Any]:
@@ -162,22 +175,19 @@ def step_metrics(
         )
     if not completions:
         raise ValueError("step_metrics needs at least one completion")
-    paths = [analyze(c, r["numbers"], r["target"]) for c, r in zip(completions, rows, strict=True)]
+    paths = _analyze_all(completions, rows)
     n = len(paths)
-    retried = [p for p in paths if p.retries]
     checks = sum(p.checks for p in paths)
     out: dict[str, Any] = {
         "answer_accuracy": sum(p.correct for p in paths) / n,
         "attempts": sum(len(p.attempts) for p in paths) / n,
         "wait_rate": sum(p.waits > 0 for p in paths) / n,
-        "retry_rate": len(retried) / n,
         "honest_check_rate": sum(p.honest_checks for p in paths) / checks if checks else None,
         "supported_rate": sum(p.supported for p in paths) / n,
-        "accuracy_if_retried": _mean([p.correct for p in retried]),
+        "accuracy_if_retried": _mean([p.correct for p in paths if p.retries]),
         "accuracy_if_not_retried": _mean([p.correct for p in paths if not p.retries]),
+        **_retry_shares(paths),
     }
-    for kind in RETRY_KINDS:
-        out[f"{kind}_retry_rate"] = sum(p.has(kind) for p in paths) / n
     top = max(lengths)
     hist = [0] * (top // LENGTH_BIN + 1)
     for length in lengths:
@@ -189,12 +199,7 @@ def step_metrics(
 def data_rates(completions: Sequence[str], rows: Sequence[dict[str, Any]]) -> dict[str, float]:
     """The share of completions with at least one retry of each kind, and with any retry:
     for the cold-start traces, the rates RL starts from."""
-    paths = [analyze(c, r["numbers"], r["target"]) for c, r in zip(completions, rows, strict=True)]
-    n = max(len(paths), 1)
-    rates = {"retry_rate": sum(bool(p.retries) for p in paths) / n}
-    for kind in RETRY_KINDS:
-        rates[f"{kind}_retry_rate"] = sum(p.has(kind) for p in paths) / n
-    return rates
+    return _retry_shares(_analyze_all(completions, rows))
 
 
 def aha_step(

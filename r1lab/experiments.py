@@ -226,16 +226,15 @@ def emergence_run(
     if arm not in STARTS:
         raise ValueError(f"arm must be one of {', '.join(STARTS)} (got {arm!r})")
     run_dir = Path(run_dir)
-    settings_preview = GRPOSettings.from_run_config(cfg, **{"samples_per_log": 8, **overrides})
+    settings = GRPOSettings.from_run_config(cfg, **{"samples_per_log": 8, **overrides})
     done = run_dir / EVAL_FILE
     if done.exists():
         summary = json.loads(done.read_text(encoding="utf-8"))
-        if summary.get("settings") == settings_preview.to_dict() and summary.get("arm") == arm:
+        if summary.get("settings") == settings.to_dict() and summary.get("arm") == arm:
             return summary
     set_seed(cfg.seed)
     device = pick_device(cfg.device)
     model, tokenizer = load(CHECKPOINTS_DIR / STARTS[arm], device=str(device))
-    settings = settings_preview
     rows = list(load_eval("countdown", cfg.n_eval, chat=True))
     measure = dict(temperature=settings.temperature, max_new_tokens=settings.max_new_tokens)
     before = heldout_scores(model, tokenizer, rows, **measure, with_behaviors=True)
