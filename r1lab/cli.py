@@ -116,6 +116,21 @@ def _emergence(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    from r1lab.config import RunConfig
+    from r1lab.experiments import SHIPPED_RUNS_DIR
+    from r1lab.sweep import SWEEP_DIR, run_sweep
+
+    cfg = RunConfig.from_profile(args.profile, device=args.device)
+    out = args.out or SHIPPED_RUNS_DIR / SWEEP_DIR
+    results = run_sweep(
+        cfg, out, arms=args.arms, seeds=args.seeds, steps=args.steps, jobs=args.jobs,
+        progress=not args.quiet,
+    )  # fmt: skip
+    print(f"{len(results)} runs finished: {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="r1lab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -188,6 +203,23 @@ def main(argv: list[str] | None = None) -> int:
     emg.add_argument("--out", type=Path, help="folder for the runs (default: data/runs/emergence)")
     emg.add_argument("--quiet", action="store_true", help="no progress bars")
     emg.set_defaults(func=_emergence)
+
+    from r1lab.sweep import ARMS
+
+    swp = sub.add_parser(
+        "sweep",
+        help="why RL and not more SFT: every arm (SFT, rejection sampling, GRPO and its "
+        "variants) per seed on the same update budget (writes data/runs/sweep)",
+    )
+    swp.add_argument("--profile", choices=PROFILES, default="full")
+    swp.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    swp.add_argument("--arms", nargs="+", choices=tuple(ARMS), default=list(ARMS))
+    swp.add_argument("--steps", type=int, help="updates per run (default: the profile's)")
+    swp.add_argument("--jobs", type=int, default=2, help="runs at a time, one thread each")
+    swp.add_argument("--device", default="auto")
+    swp.add_argument("--out", type=Path, help="folder for the sweep (default: data/runs/sweep)")
+    swp.add_argument("--quiet", action="store_true", help="no progress bar")
+    swp.set_defaults(func=_sweep)
 
     args = parser.parse_args(argv)
     return args.func(args)

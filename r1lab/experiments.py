@@ -230,7 +230,7 @@ def emergence_run(
     done = run_dir / EVAL_FILE
     if done.exists():
         summary = json.loads(done.read_text(encoding="utf-8"))
-        if summary.get("settings") == settings.to_dict() and summary.get("arm") == arm:
+        if settings.same_as(summary.get("settings", {})) and summary.get("arm") == arm:
             return summary
     set_seed(cfg.seed)
     device = pick_device(cfg.device)

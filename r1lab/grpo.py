@@ -8,7 +8,10 @@ One step of :func:`train`:
    their weights;
 3. turn rewards into **advantages** within each group (:func:`group_advantages`): the
    reward minus the group mean, optionally divided by the group's std. A group whose
-   completions all scored the same has advantage 0 everywhere: it teaches nothing;
+   completions all scored the same has advantage 0 everywhere: it teaches nothing
+   (``advantages="positive"`` zeroes the negative ones; ``"filter"`` keeps only the
+   correct completions, with advantage 1: rejection-sampling fine-tuning, the same update
+   as SFT on the model's own successes);
 4. ``mu`` times: recompute the completions' log-probs with gradients, form the clipped
    importance ratio against the log-probs at sampling time, add ``beta`` times the k3 KL
    estimate to a frozen reference model, aggregate the per-token loss
@@ -44,6 +47,11 @@ from r1lab.rollouts import Rollouts, completion_logprobs, sample
 from r1lab.runlog import RunLog
 
 LOSS_TYPES = ("grpo", "dr_grpo", "dapo")
+# What a completion's advantage is: reward - group mean (GRPO); that, but never below 0
+# (positives only, the same estimator); or 1 for a correct completion and nothing for
+# the rest, which drop out of the loss (rejection sampling: SFT on the successes).
+ADVANTAGES = ("centered", "positive", "filter")
+CORRECT = 1.0  # a reward at least this high is a correct completion
 LR_SCHEDULES = ("constant", "linear")
 CHECKPOINT_FILE = "checkpoint.pt"
 RewardFn = Callable[..., list[float]]
@@ -79,6 +87,7 @@ class GRPOSettings:
     epsilon_high: float = 0.2  # ... and above at 1 + epsilon_high
     loss_type: str = "dapo"  # grpo | dr_grpo | dapo
     scale_rewards: bool = False  # divide advantages by the group's reward std
+    advantages: str = "centered"  # centered (GRPO) | positive | filter (see ADVANTAGES)
     mu: int = 1  # optimisation steps on each batch of rollouts
     mask_truncated_completions: bool = False
     seed: int = 0
@@ -115,6 +124,10 @@ class GRPOSettings:
         if self.loss_type not in LOSS_TYPES:
             raise ValueError(
                 f"loss_type must be one of {', '.join(LOSS_TYPES)} (got {self.loss_type!r})"
+            )
+        if self.advantages not in ADVANTAGES:
+            raise ValueError(
+                f"advantages must be one of {', '.join(ADVANTAGES)} (got {self.advantages!r})"
             )
         checks = {
             "temperature": (0.0 < self.temperature <= 5.0, "in (0, 5]: GRPO needs sampling"),
@@ -153,6 +166,11 @@ class GRPOSettings:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def same_as(self, saved: dict[str, Any]) -> bool:
+        """Whether ``saved`` (a logged ``to_dict()``) describes these settings; a field
+        added since it was written counts as its default."""
+        return {**GRPOSettings().to_dict(), **saved} == self.to_dict()
+
 
 # ---------------------------------------------------------------------------- the maths
 
@@ -178,6 +196,27 @@ def group_advantages(
     if scale_rewards:
         advantages = advantages / (grouped.std(dim=1, keepdim=True) + 1e-4)
     return advantages.view(-1)
+
+
+def step_advantages(
+    rewards: torch.Tensor,
+    group_size: int,
+    settings: GRPOSettings,
+    correctness: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The advantages a step trains with, as ``settings.advantages`` says, and which
+    completions stay in the loss (``None``: all of them). ``centered`` is GRPO's
+    :func:`group_advantages`; ``positive`` is the same, never below 0; ``filter`` gives a
+    correct completion advantage 1 and drops the others from the loss. Correct means
+    ``correctness`` (the first reward function's scores; default ``rewards``) ≥ 1."""
+    if settings.advantages == "filter":
+        scores = torch.as_tensor(rewards if correctness is None else correctness)
+        keep = scores >= CORRECT
+        return keep.float(), keep
+    advantages = group_advantages(rewards, group_size, settings.scale_rewards)
+    if settings.advantages == "positive":
+        advantages = advantages.clamp(min=0.0)
+    return advantages, None
 
 
 def zero_std_groups(rewards: torch.Tensor, group_size: int) -> torch.Tensor:
@@ -318,6 +357,7 @@ def train(
     run_dir: str | Path | None = None,
     on_step: Callable[[dict[str, Any]], None] | None = None,
     extra_metrics: ExtraMetrics | None = None,
+    source: Callable[[list[dict], int], Rollouts] | None = None,
     progress: bool = True,
 ) -> GRPOResult:
     """Train ``model`` in place with GRPO for ``settings.steps`` steps.
@@ -329,7 +369,9 @@ def train(
     ``checkpoint_every`` steps, and resumes from that checkpoint if one is there.
     ``extra_metrics(completions, rows, lengths)`` adds its own numbers to each step's
     metrics (:func:`r1lab.behaviors.step_metrics` counts retries); ``rows`` hold each
-    completion's dataset row.
+    completion's dataset row. ``source(batch, step)``, when given, supplies the
+    completions to train on instead of sampling them (expert traces: with
+    ``advantages="filter"`` the update is then plain supervised fine-tuning).
     """
     rows = _rows(dataset)
     reward_funcs, weights, names = reward_setup(reward_funcs, reward_weights)
@@ -349,11 +391,16 @@ def train(
     if log is not None:
         state = load_checkpoint(log.path, settings)
         if state is not None:
+            start, skipped = state["step"], state["skipped_steps"]
+            if start > settings.steps:
+                raise ValueError(
+                    f"{log.path} holds a checkpoint at step {start}, past steps="
+                    f"{settings.steps}: ask for at least {start} steps, or use a new run folder"
+                )
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
             _set_rng_state(state["rng"])
-            start, skipped = state["step"], state["skipped_steps"]
             if ref_model is not None and state.get("ref_model") is not None:
                 ref_model.load_state_dict(state["ref_model"])
         history = log.start(settings.to_dict() | {"reward_funcs": names}, keep_until=start)
@@ -367,18 +414,19 @@ def train(
             batch = [rows[i] for i in prompt_batch(len(rows), settings, step)]
             metrics, last, rewards, ok = _step(
                 model, tokenizer, batch, settings, step, optimizer, scheduler, ref_model,
-                reward_funcs, weights, names,
+                reward_funcs, weights, names, source,
             )  # fmt: skip
             skipped += 0 if ok else 1
             if extra_metrics is not None:
-                per_completion = [row for row in batch for _ in range(settings.num_generations)]
+                per_completion = [row for row in batch for _ in range(last.group_size)]
                 metrics.update(extra_metrics(last.texts, per_completion, last.lengths.tolist()))
             if not ok:
                 bar.write(
                     f"step {step + 1}: the loss or a gradient was not finite, so the update "
                     f"was skipped ({skipped} so far); the weights are unchanged"
                 )
-            if metrics["frac_reward_zero_std"] == 1.0 and not told_zero_std:
+            nothing = metrics["frac_reward_zero_std"] == 1.0 and metrics["active_rate"] == 0
+            if nothing and not told_zero_std:
                 told_zero_std = True
                 bar.write(ZERO_STD_NOTE.format(step=step + 1))
             metrics.update(step=step + 1, skipped_steps=skipped)
@@ -415,17 +463,28 @@ def _step(
     reward_funcs: list[RewardFn],
     weights: list[float],
     names: list[str],
+    source: Callable[[list[dict], int], Rollouts] | None = None,
 ) -> tuple[dict[str, Any], Rollouts, torch.Tensor, bool]:
     """One GRPO step: sample, score, advantages, ``mu`` updates. Returns (metrics,
     rollouts, their rewards, whether every update was applied)."""
-    s, g = settings, settings.num_generations
+    s = settings
     t0 = time.perf_counter()
-    # 1. Rollouts: G completions per prompt, sampled from the current policy.
-    rollouts = sample(
-        model, tokenizer, [row["prompt"] for row in batch],
-        num_generations=g, max_new_tokens=s.max_new_tokens, temperature=s.temperature,
-        top_p=s.top_p, seed=sampling_seed(s, step), batch_size=s.sampling_batch_size,
-    )  # fmt: skip
+    # 1. Rollouts: G completions per prompt, sampled from the current policy (or given).
+    if source is not None:
+        rollouts = source(batch, step)
+    else:
+        rollouts = sample(
+            model, tokenizer, [row["prompt"] for row in batch],
+            num_generations=s.num_generations, max_new_tokens=s.max_new_tokens,
+            temperature=s.temperature, top_p=s.top_p, seed=sampling_seed(s, step),
+            batch_size=s.sampling_batch_size,
+        )  # fmt: skip
+    g = rollouts.group_size
+    if len(rollouts) != len(batch) * g:
+        raise ValueError(
+            f"got {len(rollouts)} completions for {len(batch)} prompts in groups of {g}: "
+            "a source must return group_size completions per prompt, in the batch's order"
+        )
     sample_time = time.perf_counter() - t0
 
     # 2. Rewards: each function scores every completion; the weighted sum is the reward.
@@ -436,7 +495,7 @@ def _step(
     rewards = (torch.tensor(weights)[:, None] * per_func).sum(dim=0)  # [N]
 
     # 3. Advantages within each group.
-    advantages = group_advantages(rewards, g, s.scale_rewards)
+    advantages, keep = step_advantages(rewards, g, s, correctness=per_func[0])
 
     # 4. The update. Old log-probs are the policy's before this step's first update; with
     #    mu = 1 they equal the current ones, so the ratio is exactly 1 (on-policy).
@@ -447,6 +506,8 @@ def _step(
     mask = rollouts.completion_mask
     if s.mask_truncated_completions:
         mask = mask * (~rollouts.truncated).long()[:, None]
+    if keep is not None:  # the failures drop out of the loss altogether
+        mask = mask * keep.long()[:, None]
     advantages, mask = advantages.to(device), mask.to(device)
     chunks = [slice(i, i + s.micro_batch_size) for i in range(0, len(rollouts), s.micro_batch_size)]
 
@@ -510,6 +571,8 @@ def _step(
         "reward": float(rewards.mean()),
         **score_metrics(per_func, rewards, rollouts.texts, g),
         "frac_reward_zero_std": float(zero_std_groups(rewards, g).float().mean()),
+        # the share of completions that move the model: in the loss, advantage not 0
+        "active_rate": float(((advantages.abs() > 1e-6) & mask.bool().any(dim=1)).float().mean()),
         "length": float(lengths.mean()),
         "length_max": int(lengths.max()),
         "truncated_rate": float(rollouts.truncated.float().mean()),
@@ -533,8 +596,9 @@ def score_metrics(
     std of the (weighted) rewards, the accuracy (first reward function ≥ 1) and the
     format rate. ``per_func`` is [num_funcs, N], ``rewards`` [N]."""
     formats = format_reward(completions)
+    grouped = rewards.view(-1, group_size)
     return {
-        "reward_std": float(rewards.view(-1, group_size).std(dim=1).mean()),
+        "reward_std": float(grouped.std(dim=1).mean()) if group_size > 1 else 0.0,
         "accuracy": float((per_func[0] >= 1.0).float().mean()),
         "format_rate": sum(formats) / len(formats),
     }
@@ -545,7 +609,7 @@ def _samples(
 ) -> list[dict[str, Any]]:
     """The first completion of the first few groups and its (weighted) reward, for
     samples.jsonl."""
-    g, out = settings.num_generations, []
+    g, out = rollouts.group_size, []
     for i, row in enumerate(batch[: settings.samples_per_log]):
         extra = {k: v for k, v in row.items() if k != "prompt"}
         text, reward = rollouts.texts[i * g], float(rewards[i * g])
@@ -649,6 +713,7 @@ def check_resumable(
     """Refuse to resume, from ``where``, a run whose ``saved`` settings differ from
     ``settings`` in anything but the ``free`` ones; the error lists the differences."""
     now = settings.to_dict()
+    saved = {**GRPOSettings().to_dict(), **saved}  # fields added since count as defaults
     differ = sorted(k for k in now if k not in free and saved.get(k) != now[k])
     if differ:
         shown = ", ".join(f"{k}: {saved.get(k)!r} → {now[k]!r}" for k in differ)

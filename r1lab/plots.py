@@ -337,8 +337,9 @@ def emergence_curves(
     heldout: dict[str, Sequence[Sequence[dict]]] | None = None,
     reference: dict[str, tuple[str, float]] | None = None,
     title: str = "",
+    xlabel: str = "GRPO step",
 ) -> Figure:
-    """One panel per metric over GRPO steps; per group (``{label: [metrics of each
+    """One panel per metric over GRPO steps (``xlabel``); per group (``{label: [metrics of each
     seed]}``) the mean over seeds with a min–max band. A tuple of keys shares one panel
     (one colour per key, for comparing e.g. two accuracies). ``heldout`` (``{label: [rows
     of heldout.jsonl per seed]}``) adds held-out pass@1 as points with seed ranges to the
@@ -370,7 +371,7 @@ def emergence_curves(
         if all(sub in _RATES for sub in subkeys):
             ax.set_ylim(0, 1)
             ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
-        ax.set_xlabel("GRPO step")
+        ax.set_xlabel(xlabel)
         panel = " vs ".join(_TITLES.get(sub, sub) for sub in subkeys)
         ax.set_title(panel if len(subkeys) == 1 else "accuracy: retried or not"
                      if set(subkeys) == {"accuracy_if_retried", "accuracy_if_not_retried"}
@@ -440,6 +441,102 @@ def length_histograms(
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     axes[0][0].set_ylabel("share of completions")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+# ------------------------------------------------------------------------- the sweep
+
+
+def error_bar_panels(
+    panels: dict[str, dict[str, Sequence[float]]],
+    reference: dict[str, tuple[str, float]] | None = None,
+    percent: Sequence[str] = (),
+    title: str = "",
+    cols: int = 3,
+) -> Figure:
+    """One panel per metric (``{panel title: {arm label: a value per seed}}``): a bar at
+    the mean over seeds, an error bar from the lowest to the highest seed and a dot per
+    seed; ``reference`` draws a dashed line per panel (``{panel: (label, value)}``), e.g.
+    the model every arm started from. Panels named in ``percent`` read as percentages."""
+    if not panels or not any(panels.values()):
+        raise ValueError("error_bar_panels needs at least one panel with values")
+    labels = list(dict.fromkeys(label for arms in panels.values() for label in arms))
+    color = {label: COLORS[i % len(COLORS)] for i, label in enumerate(labels)}
+    cols = min(cols, len(panels))
+    rows = math.ceil(len(panels) / cols)
+    width = max(3.6, 0.75 * max(len(arms) for arms in panels.values()) + 1.2)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, 3.0 * rows + 0.6), squeeze=False)
+    flat = list(axes.flat)
+    for ax in flat[len(panels) :]:
+        ax.remove()
+    for ax, (name, arms) in zip(flat, panels.items(), strict=False):
+        is_rate = name in percent
+        for x, (label, values) in enumerate(arms.items()):
+            if not values:
+                continue
+            mean = sum(values) / len(values)
+            ax.bar(x, mean, color=color[label], alpha=0.75, width=0.7)
+            ax.errorbar(x, mean, yerr=[[mean - min(values)], [max(values) - mean]], color="#222",
+                        capsize=4, lw=1.2)  # fmt: skip
+            ax.scatter([x] * len(values), values, color="#222", s=9, zorder=3)
+            shown = f"{mean:.0%}" if is_rate else f"{mean:.3g}"
+            ax.annotate(shown, (x, max(values)), textcoords="offset points", xytext=(0, 3),
+                        ha="center", fontsize=8)  # fmt: skip
+        if reference and name in reference:
+            ref_label, value = reference[name]
+            ax.axhline(value, color="#555", ls="--", lw=1, label=ref_label)
+            ax.legend(fontsize=7, loc="lower right", frameon=False)
+        ax.set_xticks(range(len(arms)), [""] * len(arms))
+        if is_rate:
+            ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
+        ax.set_ylim(0, ax.get_ylim()[1] * 1.1)
+        ax.set_title(name, fontsize=10)
+        ax.grid(alpha=0.3, axis="y")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=color[label], alpha=0.75) for label in labels]
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), fontsize=8,
+               frameon=False)  # fmt: skip
+    if title:
+        fig.suptitle(title)
+    legend_rows = math.ceil(len(labels) / 4)
+    fig.tight_layout(rect=(0, 0.28 * legend_rows / (3.0 * rows + 0.6), 1, 1))
+    plt.close(fig)
+    return fig
+
+
+def pass_at_k_bands(
+    curves: dict[str, dict[int, Sequence[float]]],
+    reference: tuple[str, dict[int, float]] | None = None,
+    title: str = "",
+) -> Figure:
+    """pass@k against k (log scale): per arm (``{label: {k: a value per seed}}``) the mean
+    over seeds with a min–max error bar; ``reference`` ``(label, {k: value})`` dashed."""
+    if not curves:
+        raise ValueError("pass_at_k_bands needs at least one curve")
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    for i, (label, curve) in enumerate(curves.items()):
+        ks = sorted(curve)
+        mean = [sum(curve[k]) / len(curve[k]) for k in ks]
+        low = [m - min(curve[k]) for m, k in zip(mean, ks, strict=True)]
+        high = [max(curve[k]) - m for m, k in zip(mean, ks, strict=True)]
+        offset = 2 ** ((i - (len(curves) - 1) / 2) * 0.04)  # side by side, not on top
+        ax.errorbar([k * offset for k in ks], mean, yerr=[low, high], marker="o", ms=4,
+                    capsize=3, color=COLORS[i % len(COLORS)], label=label)  # fmt: skip
+    if reference is not None:
+        name, ref = reference
+        ks = sorted(ref)
+        ax.plot(ks, [ref[k] for k in ks], color="#555", ls="--", marker=".", label=name)
+    all_ks = sorted({k for c in curves.values() for k in c})
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(all_ks, [str(k) for k in all_ks])
+    ax.set_ylim(0, 1.02)
+    ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
+    ax.set_xlabel("k (samples allowed per problem)")
+    ax.set_ylabel("pass@k (held-out problems)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title or "pass@k, mean over seeds (bars: lowest to highest seed)", fontsize=10)
     fig.tight_layout()
     plt.close(fig)
     return fig

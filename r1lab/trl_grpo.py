@@ -55,6 +55,7 @@ from r1lab.grpo import (
     GRPOSettings,
     RewardFn,
     check_resumable,
+    group_advantages,
     reward_setup,
     score_metrics,
 )
@@ -96,6 +97,7 @@ NO_COUNTERPART = {
     "samples_every": "(none: r1lab writes samples.jsonl)",
     "samples_per_log": "(none: r1lab writes samples.jsonl)",
     "sampling_batch_size": "(none: TRL samples the whole batch in one generate call)",
+    "advantages": "(none: TRL always uses reward - group mean, r1lab's 'centered')",
 }
 
 
@@ -105,6 +107,11 @@ NO_COUNTERPART = {
 def _mapping(settings: GRPOSettings) -> list[tuple[str, str | None, Any]]:
     """(our field, GRPOConfig field or None, value) for every field of ``settings``."""
     s = settings
+    if s.advantages != "centered":
+        raise ValueError(
+            f"advantages={s.advantages!r} exists only in r1lab's own loop (r1lab.grpo.train): "
+            "TRL's GRPOTrainer always uses reward - group mean ('centered')"
+        )
     batch = s.prompts_per_step * s.num_generations
     micro = min(s.micro_batch_size, batch)
     if batch % micro:
@@ -396,6 +403,7 @@ class _Relay(TrainerCallback):
             # TRL's reward_std is the std over the whole batch: ours is computed as r1lab.grpo's.
             **score_metrics(per_func, rewards, self.recorder.completions, g),
             "frac_reward_zero_std": first["frac_reward_zero_std"],
+            "active_rate": float((group_advantages(rewards, g).abs() > 1e-6).float().mean()),
             "length": first["completions/mean_length"],
             "length_max": int(first["completions/max_length"]),
             "truncated_rate": first["completions/clipped_ratio"],

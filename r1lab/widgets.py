@@ -296,3 +296,91 @@ def trajectory_viewer(watch: Sequence[dict]) -> w.VBox:
                     w.HBox([picker, step]), out])  # fmt: skip
     panel.add_class(PANEL)
     return panel
+
+
+def sweep_browser(sweep: dict) -> w.VBox:
+    """Browse a sweep (:func:`r1lab.sweep.load_sweep`) by arm and seed: the held-out
+    scores, two held-out samples of a few problems, and the training samples logged at a
+    chosen step, each read as attempts and retries."""
+    from r1lab.display import html_table, html_trajectory
+    from r1lab.sweep import label
+
+    runs = {arm: seeds for arm, seeds in sweep["runs"].items() if seeds}
+    if not runs:
+        raise ValueError("sweep_browser needs a sweep with at least one finished run")
+    arm = w.Dropdown(options=[(label(a), a) for a in runs], description="arm")
+    seed = w.Dropdown(options=[0], description="seed", layout=w.Layout(width="140px"))
+    step = w.SelectionSlider(options=[0], description="training step", continuous_update=False)
+    out = w.HTML()
+    for widget in (arm, seed, step):
+        widget.add_class(CONTROL)
+    out.add_class(OUTPUT)
+    shown_keys = ("pass@1", "pass@16", "greedy", "distinct_correct", "retry_rate",
+                  "effective_retry_rate", "mean_length", "kl_to_start")  # fmt: skip
+
+    def numbers_of(prompt: str) -> list[int]:
+        head = prompt.split(" to make ")[0].removeprefix("use ")
+        return [int(x) for x in head.split() if x.isdigit()]
+
+    def show(*_: object) -> None:
+        run = runs[arm.value].get(seed.value)
+        if run is None:
+            return
+        scores = run["scores"]
+        table = html_table(
+            ["held-out", "value"],
+            [[k, f"{scores[k]:.1%}" if k.startswith(("pass", "greedy")) or k.endswith("rate")
+              else f"{scores[k]:.3g}"] for k in shown_keys if k in scores],
+        )  # fmt: skip
+        heldout = "".join(
+            f"<p><code>{p['prompt']}</code></p>"
+            + "".join(html_trajectory(c, numbers_of(p["prompt"]), int(p["target"]))
+                      for c in p["completions"])
+            for p in scores["shown"][:3]
+        )  # fmt: skip
+        logged = [r for r in run["samples"] if int(r["step"]) == step.value]
+        training = "".join(
+            f"<p><code>{r['prompt']}</code></p>"
+            + html_trajectory(str(r["completion"]), r["numbers"], int(r["target"]))
+            for r in logged
+        )
+        out.value = (
+            f"{table}<h4>Held-out samples after training</h4>{heldout}"
+            f"<h4>Completions it trained on at step {step.value}</h4>{training}"
+        )
+
+    def on_arm(*_: object) -> None:
+        seeds = sorted(runs[arm.value])
+        seed.options = seeds
+        seed.value = seeds[0]
+        on_seed()
+
+    def on_seed(*_: object) -> None:
+        run = runs[arm.value][seed.value]
+        steps = sorted({int(r["step"]) for r in run["samples"]}) or [0]
+        step.options = steps
+        step.value = steps[-1]
+        show()
+
+    arm.observe(on_arm, names="value")
+    seed.observe(on_seed, names="value")
+    step.observe(show, names="value")
+    on_arm()
+    panel = w.VBox([w.HTML("<b>Browse the sweep: one run at a time</b>"),
+                    w.HBox([arm, seed, step]), out])  # fmt: skip
+    panel.add_class(PANEL)
+    return panel
+
+
+def arm_runner(run: Callable[..., None], arms: dict[str, str], arm: str = "grpo") -> w.VBox:
+    """Pick an arm (``{name: label}``) and a seed and press Run: calls ``run(arm=…,
+    seed=…)``, which trains it live and draws it next to the shipped sweep."""
+    if arm not in arms:
+        raise ValueError(f"arm {arm!r} is not one of {', '.join(arms)}")
+    controls = [
+        w.Dropdown(options=[(text, name) for name, text in arms.items()], value=arm,
+                   description="arm"),
+        w.BoundedIntText(value=0, min=0, max=999, description="seed",
+                         layout=w.Layout(width="160px")),
+    ]  # fmt: skip
+    return _run_panel("Train one arm live, in the lesson budget", controls, run, ("arm", "seed"))

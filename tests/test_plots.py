@@ -186,3 +186,45 @@ def test_emergence_curves_share_a_panel_for_a_tuple_of_keys():
         "accuracy when it retried (1 seed)",
         "accuracy when it did not retry (1 seed)",
     ]
+
+
+def test_error_bar_panels_show_mean_range_seeds_and_reference():
+    from matplotlib.collections import PathCollection
+    from matplotlib.patches import Rectangle
+
+    from r1lab.plots import error_bar_panels
+
+    fig = error_bar_panels(
+        {"pass@1": {"GRPO": [0.4, 0.5, 0.6], "SFT": [0.2, 0.3]}, "length": {"GRPO": [30.0]}},
+        reference={"pass@1": ("start", 0.25)},
+        percent=["pass@1"],
+    )
+    left, right = fig.axes
+    assert [a.get_title() for a in fig.axes] == ["pass@1", "length"]
+    heights = [p.get_height() for p in left.patches if isinstance(p, Rectangle)]
+    assert heights == pytest.approx([0.5, 0.25])  # the means
+    caps = [line.get_ydata() for line in left.lines if line.get_marker() == "_"]
+    assert sorted(float(y[0]) for y in caps) == pytest.approx([0.2, 0.3, 0.4, 0.6])
+    assert [line.get_ydata()[0] for line in left.lines if line.get_linestyle() == "--"] == [0.25]
+    dots = [c for c in left.collections if isinstance(c, PathCollection)]  # a dot per seed
+    assert sum(len(c.get_offsets()) for c in dots) == 5
+    assert "50%" in [t.get_text() for t in left.texts] and "30" in right.texts[0].get_text()
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["GRPO", "SFT"]
+    with pytest.raises(ValueError, match="at least one panel"):
+        error_bar_panels({})
+
+
+def test_pass_at_k_bands_plot_the_mean_and_the_reference():
+    from r1lab.plots import pass_at_k_bands
+
+    fig = pass_at_k_bands(
+        {"GRPO": {1: [0.4, 0.6], 16: [0.9, 0.9]}}, reference=("start", {1: 0.3, 16: 0.95})
+    )
+    ax = fig.axes[0]
+    [start] = [line for line in ax.lines if line.get_linestyle() == "--"]
+    assert list(start.get_ydata()) == [0.3, 0.95]
+    [grpo] = ax.containers  # the error-bar plot: its line holds the means over seeds
+    assert grpo.get_label() == "GRPO"
+    assert list(grpo.lines[0].get_ydata()) == pytest.approx([0.5, 0.9])
+    with pytest.raises(ValueError, match="at least one curve"):
+        pass_at_k_bands({})

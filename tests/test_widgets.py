@@ -200,3 +200,58 @@ def test_sample_browser_follows_run_and_step():
     assert step.options == (50,) and "step 50" in out.value
     with pytest.raises(ValueError, match="at least one run"):
         sample_browser({"a": []})
+
+
+def _sweep_run(arm, seed, completion, pass1):
+    scores = {"pass@1": pass1, "pass@16": 0.9, "greedy": 0.5, "distinct_correct": 1.0,
+              "retry_rate": 0.3, "mean_length": 30.0,
+              "shown": [{"prompt": "use 3 4 5 to make 17", "target": 17,
+                         "completions": [completion], "correct": [True]}]}  # fmt: skip
+    return {"arm": arm, "seed": seed, "scores": scores,
+            "samples": [_row(1, WRONG), _row(25, completion)]}  # fmt: skip
+
+
+def test_sweep_browser_follows_arm_seed_and_step():
+    from r1lab.widgets import sweep_browser
+
+    sweep = {"starts": {}, "runs": {
+        "grpo": {0: _sweep_run("grpo", 0, RETRY, 0.456), 2: _sweep_run("grpo", 2, RETRY, 0.4)},
+        "rft": {1: _sweep_run("rft", 1, WRONG, 0.321)},
+    }}  # fmt: skip
+    panel = sweep_browser(sweep)
+    arm, seed, step = _find(panel, CONTROL)
+    [out] = _find(panel, OUTPUT)
+    assert arm.value == "grpo" and seed.options == (0, 2) and step.value == 25
+    assert "45.6%" in out.value and "<b>effective</b> retry" in out.value
+    seed.value = 2
+    assert "40.0%" in out.value
+    step.value = 1
+    assert "step 1" in out.value and "✗ wrong" in out.value
+    arm.value = "rft"
+    assert seed.options == (1,) and "32.1%" in out.value
+    with pytest.raises(ValueError, match="at least one finished run"):
+        sweep_browser({"starts": {}, "runs": {}})
+
+
+def test_arm_runner_passes_arm_and_seed_and_explains_a_bad_one(capsys):
+    from r1lab.widgets import arm_runner
+
+    calls = []
+
+    def run(arm, seed):
+        calls.append((arm, seed))
+        if seed == 13:
+            raise ValueError("no arm trains with seed 13")
+
+    panel = arm_runner(run, {"grpo": "GRPO", "rft": "rejection sampling"})
+    parts = _parts(panel)
+    arm, seed = parts[CONTROL]
+    assert arm.value == "grpo"
+    arm.value, seed.value = "rft", 2
+    parts[RUN][0].click()
+    assert calls == [("rft", 2)]
+    seed.value = 13
+    parts[RUN][0].click()
+    assert "Cannot run with these settings: no arm trains with seed 13" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="not one of grpo"):
+        arm_runner(run, {"grpo": "GRPO"}, arm="ppo")

@@ -1,0 +1,649 @@
+"""Why RL and not more SFT: the controlled experiments behind notebook 08.
+
+Every **arm** trains for the same number of model updates (``SWEEP_STEPS``) with the same
+optimizer, learning-rate schedule and training prompts, through the same loop
+(:func:`r1lab.grpo.train`); the arms differ only in *which completions* each update
+learns from and *with what weight*:
+
+============  ===========================  ==========================================
+arm           completions                  weight (advantage)
+============  ===========================  ==========================================
+sft_more      new expert traces            1 (supervised fine-tuning)
+rft           the model's own, correct     1, failures dropped (rejection sampling,
+              ones only                    re-sampled every step: iterated)
+grpo_pos      the model's own              reward - group mean, but never below 0
+grpo          the model's own              reward - group mean (positives and negatives)
+============  ===========================  ==========================================
+
+and the GRPO variants: from the bare base model (``r1zero``), with a KL anchor
+(``kl_0.04``, ``kl_0.4``), other group sizes at the same number of completions per
+update, spread over more or fewer prompts (``g2``, ``g4``, ``g16``), and other loss
+aggregations (``loss_grpo``, ``loss_dr_grpo``; the default is ``dapo``'s token mean).
+
+Each run is measured once at the end on the held-out problems (:func:`sweep_scores`):
+pass@k for k = 1 … 16 from 16 samples per problem, the greedy accuracy, how many
+*different* correct answers a problem gets, the retry rates of :mod:`r1lab.behaviors`,
+the completion length and the KL to the model the run started from. The start models
+are measured the same way once per sweep (``start-sft.json``, ``start-base.json``).
+
+``r1lab sweep`` runs it all (:func:`run_sweep`): two runs at a time with one thread
+each, with a progress bar; finished runs are skipped and an interrupted one resumes
+from its last checkpoint. The shipped results in ``data/runs/sweep/`` are its output.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from r1lab.checkpoints import CHECKPOINTS_DIR
+from r1lab.config import RunConfig
+from r1lab.data import countdown_dataset, load_eval
+from r1lab.experiments import EVAL_SEED, TRAIN_PROMPTS
+from r1lab.grpo import CHECKPOINT_FILE, GRPOSettings, k3_kl
+from r1lab.rewards import countdown_reward, parse_completion
+from r1lab.rollouts import Rollouts, completion_logprobs, pass_at_k_curve, sample, user_text
+from r1lab.sft import SFTSettings
+from r1lab.tasks import countdown
+
+SWEEP_DIR = "sweep"
+EVAL_FILE = "eval.json"
+# Model updates per run, by profile: 36 runs of 150 fit in 2 hours on 2 cores.
+SWEEP_STEPS = {"smoke": 2, "lesson": 60, "full": 150}
+EVAL_SAMPLES = {"smoke": 4, "lesson": 16, "full": 16}  # samples per held-out problem
+STARTS = {"sft": "sft", "base": "base"}  # start name -> shipped checkpoint
+SHOWN_PROBLEMS = 6  # held-out problems whose first two samples eval.json keeps
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One way to spend the update budget."""
+
+    name: str
+    label: str  # what a plot's legend says
+    start: str = "sft"  # sft | base: the checkpoint it starts from
+    expert: bool = False  # train on new expert traces instead of the model's samples
+    settings: dict[str, Any] = field(default_factory=dict)  # GRPOSettings changes
+    group_size: int | None = None  # G, at the same number of completions per step
+
+
+ARMS: dict[str, Arm] = {
+    arm.name: arm
+    for arm in (
+        Arm("grpo", "GRPO", settings={}),
+        Arm("sft_more", "SFT on more expert traces", expert=True,
+            settings={"advantages": "filter"}),
+        Arm("rft", "rejection sampling (own successes)", settings={"advantages": "filter"}),
+        Arm("grpo_pos", "GRPO, positives only", settings={"advantages": "positive"}),
+        Arm("r1zero", "GRPO from the base model (R1-Zero)", start="base"),
+        Arm("kl_0.04", "GRPO, KL β=0.04", settings={"beta": 0.04}),
+        Arm("kl_0.4", "GRPO, KL β=0.4", settings={"beta": 0.4}),
+        Arm("g2", "GRPO, G=2", group_size=2),
+        Arm("g4", "GRPO, G=4", group_size=4),
+        Arm("g16", "GRPO, G=16", group_size=16),
+        Arm("loss_grpo", "GRPO, loss 'grpo'", settings={"loss_type": "grpo"}),
+        Arm("loss_dr_grpo", "GRPO, loss 'dr_grpo'", settings={"loss_type": "dr_grpo"}),
+    )
+}  # fmt: skip
+
+# The questions, each answered by a set of arms ("start" marks the model before RL).
+COMPARISONS: dict[str, tuple[str, ...]] = {
+    "negatives or diversity?": ("sft_more", "rft", "grpo_pos", "grpo"),
+    "why a cold start?": ("grpo", "r1zero"),
+    "what does the KL anchor do?": ("grpo", "kl_0.04", "kl_0.4"),
+    "how big a group?": ("g2", "g4", "grpo", "g16"),
+    "which loss?": ("loss_grpo", "loss_dr_grpo", "grpo"),
+}
+
+
+def arm_settings(cfg: RunConfig, arm: str | Arm, steps: int | None = None) -> GRPOSettings:
+    """The GRPO settings of ``arm`` in ``cfg``'s profile (and seed). A group-size arm keeps
+    ``prompts_per_step × num_generations`` completions per update (at least one prompt:
+    in the smoke profile G = 16 samples more). An expert arm is supervised fine-tuning
+    only with the token-mean loss, β = 0, one update per batch and temperature 1, so any
+    other setting is refused."""
+    arm = _arm(arm)
+    values: dict[str, Any] = dict(
+        steps=steps if steps is not None else SWEEP_STEPS[cfg.profile],
+        checkpoint_every=25,
+        samples_every=25,
+        samples_per_log=4,
+    )
+    if arm.group_size is not None:  # same completions per step, spread over fewer prompts
+        per_step = cfg.prompts_per_step * cfg.num_generations
+        values.update(
+            num_generations=arm.group_size, prompts_per_step=max(1, per_step // arm.group_size)
+        )
+    settings = GRPOSettings.from_run_config(cfg, **{**values, **arm.settings})
+    sft_like = (settings.loss_type, settings.beta, settings.mu, settings.temperature)
+    if arm.expert and sft_like != ("dapo", 0.0, 1, 1.0):
+        raise ValueError(
+            f"arm {arm.name!r} trains on expert traces, which is supervised fine-tuning "
+            "only with loss_type 'dapo', beta 0, mu 1 and temperature 1 (got "
+            f"{', '.join(map(repr, sft_like))})"
+        )
+    return settings
+
+
+def _arm(arm: str | Arm) -> Arm:
+    if isinstance(arm, Arm):
+        return arm
+    if arm not in ARMS:
+        raise ValueError(f"unknown arm {arm!r}: choose from {', '.join(ARMS)}")
+    return ARMS[arm]
+
+
+# ---------------------------------------------------------------------------- experts
+
+
+def expert_source(
+    tokenizer: PreTrainedTokenizerBase, seed: int, retry_rate: float | None = None
+) -> Callable[[list[dict], int], Rollouts]:
+    """``source(batch, step)`` for :func:`r1lab.grpo.train`: one new expert trace per
+    prompt, written like the cold start's (same retry rate), a pure function of
+    ``(seed, step)`` so a resumed run sees the same traces."""
+    cold = SFTSettings()
+    retry_rate = cold.retry_rate if retry_rate is None else retry_rate
+    spec = countdown.CountdownSpec()
+
+    def source(batch: list[dict], step: int) -> Rollouts:
+        rng = random.Random(f"sweep-traces:{seed}:{step}")
+        traces = [
+            countdown.write_trace(
+                countdown.CountdownProblem(tuple(row["numbers"]), row["target"]),
+                rng,
+                retry_rate=retry_rate,
+                max_attempts=cold.max_attempts,
+                ordered=spec.ordered,
+            )  # fmt: skip
+            for row in batch
+        ]
+        return expert_rollouts(tokenizer, [row["prompt"] for row in batch], traces)
+
+    return source
+
+
+def expert_rollouts(
+    tokenizer: PreTrainedTokenizerBase, prompts: Sequence[Any], completions: Sequence[str]
+) -> Rollouts:
+    """Given completions as a batch of rollouts (one per prompt), ready for the update."""
+    if len(prompts) != len(completions):
+        raise ValueError(f"{len(prompts)} prompts but {len(completions)} completions")
+    messages = [[{"role": "user", "content": p}] if isinstance(p, str) else p for p in prompts]
+    templated = [
+        tokenizer.apply_chat_template(m, tokenize=False, add_generation_prompt=True)
+        for m in messages
+    ]
+    head = tokenizer(
+        templated, add_special_tokens=False, padding=True, padding_side="left",
+        return_tensors="pt",
+    )  # fmt: skip
+    tail = tokenizer(
+        list(completions), add_special_tokens=False, padding=True, padding_side="right",
+        return_tensors="pt",
+    )  # fmt: skip
+    n = len(completions)
+    return Rollouts(
+        prompt_ids=head["input_ids"],
+        prompt_mask=head["attention_mask"],
+        completion_ids=tail["input_ids"],
+        completion_mask=tail["attention_mask"],
+        logprobs=torch.zeros(tail["input_ids"].shape),
+        texts=list(completions),
+        truncated=torch.zeros(n, dtype=torch.bool),
+        group_size=1,
+        prompts=[user_text(m) for m in messages],
+    )
+
+
+# ---------------------------------------------------------------------------- measuring
+
+
+def _answer_key(completion: str) -> str:
+    """An answer as written, spaces removed (so ``3+4`` and ``4+3`` are two answers)."""
+    parsed = parse_completion(completion)
+    return "".join((parsed.answer or "").split())
+
+
+def distinct_correct(completions: Sequence[str], correct: Sequence[bool]) -> int:
+    """How many different answers (as written, spaces ignored) the correct completions
+    of one problem give."""
+    return len({_answer_key(t) for t, ok in zip(completions, correct, strict=True) if ok})
+
+
+def sweep_scores(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    rows: list[dict],
+    *,
+    num_samples: int = 16,
+    max_new_tokens: int = 96,
+    temperature: float = 1.0,
+    start_model: PreTrainedModel | None = None,
+    batch_size: int = 128,
+) -> dict[str, Any]:
+    """Everything the sweep measures on the held-out ``rows``:
+
+    * ``pass@k`` for k = 1, 2, 4, … ``num_samples`` (unbiased, from ``num_samples``
+      samples per problem at ``temperature``) and ``greedy``;
+    * ``distinct_correct``: different correct answers per problem (mean), and
+      ``distinct_correct_solved``: the same over the problems solved at least once;
+    * the retry rates of :func:`r1lab.behaviors.data_rates`, ``format`` and
+      ``mean_length``;
+    * ``kl_to_start``: the mean per-token KL of the sampled completions to
+      ``start_model`` (k3 estimate), when given;
+    * ``correct_counts``: correct samples per problem (for which problems an arm solves),
+      and ``shown``: two samples of the first few problems.
+    """
+    from r1lab.behaviors import data_rates
+    from r1lab.rollouts import greedy_accuracy
+
+    rollouts = sample(
+        model, tokenizer, [row["prompt"] for row in rows], num_generations=num_samples,
+        max_new_tokens=max_new_tokens, temperature=temperature, seed=EVAL_SEED,
+        batch_size=batch_size,
+    )  # fmt: skip
+    per_text = [row for row in rows for _ in range(num_samples)]
+    rewards = countdown_reward(
+        rollouts.texts,
+        numbers=[r["numbers"] for r in per_text],
+        target=[r["target"] for r in per_text],
+    )
+    correct = [r >= 1.0 for r in rewards]
+    groups = rollouts.groups(list(zip(rollouts.texts, correct, strict=True)))
+    counts = [sum(ok for _, ok in group) for group in groups]
+    distinct = [distinct_correct(*zip(*group, strict=True)) for group in groups]
+    solved = [d for d in distinct if d > 0]
+    ks = [2**i for i in range(num_samples.bit_length()) if 2**i <= num_samples]
+    scores: dict[str, Any] = {
+        **{f"pass@{k}": v for k, v in pass_at_k_curve(counts, num_samples, ks).items()},
+        "greedy": greedy_accuracy(model, tokenizer, rows, max_new_tokens=max_new_tokens),
+        "distinct_correct": sum(distinct) / len(distinct),
+        "distinct_correct_solved": sum(solved) / len(solved) if solved else 0.0,
+        "format": sum(parse_completion(t).ok for t in rollouts.texts) / len(rollouts),
+        "mean_length": float(rollouts.lengths.float().mean()),
+        **data_rates(rollouts.texts, per_text),
+    }
+    if start_model is not None:
+        scores["kl_to_start"] = _kl_to(start_model, rollouts, temperature, batch_size)
+    scores["correct_counts"] = counts
+    scores["shown"] = [
+        {"prompt": user_text(row["prompt"]), "target": row["target"],
+         "completions": [t for t, _ in group[:2]], "correct": [ok for _, ok in group[:2]]}
+        for row, group in zip(rows[:SHOWN_PROBLEMS], groups, strict=False)
+    ]  # fmt: skip
+    return scores
+
+
+def _kl_to(
+    reference: PreTrainedModel, rollouts: Rollouts, temperature: float, batch_size: int
+) -> float:
+    """Mean per-token k3 KL(policy ‖ reference) over the sampled completions, from the
+    log-probs recorded at sampling and one forward pass of ``reference``."""
+    total, tokens = 0.0, 0.0
+    with torch.no_grad():
+        for i in range(0, len(rollouts), batch_size):
+            part = slice(i, i + batch_size)
+            ref = completion_logprobs(
+                reference, rollouts.prompt_ids[part], rollouts.prompt_mask[part],
+                rollouts.completion_ids[part], rollouts.completion_mask[part], temperature,
+            ).cpu()  # fmt: skip
+            mask = rollouts.completion_mask[part].float()
+            total += float((k3_kl(rollouts.logprobs[part], ref) * mask).sum())
+            tokens += float(mask.sum())
+    return total / max(tokens, 1.0)
+
+
+# ---------------------------------------------------------------------------- runs
+
+
+def run_dir_of(root: str | Path, arm: str, seed: int) -> Path:
+    return Path(root) / f"{arm}-seed{seed}"
+
+
+def start_file(root: str | Path, start: str) -> Path:
+    return Path(root) / f"start-{start}.json"
+
+
+def _eval_rows(cfg: RunConfig) -> list[dict]:
+    return list(load_eval("countdown", cfg.n_eval, chat=True))
+
+
+def start_scores(cfg: RunConfig, start: str, root: str | Path) -> dict[str, Any]:
+    """The held-out scores of a start model (``sft`` or ``base``), measured once per
+    sweep folder and profile and then read from ``start-<start>.json``."""
+    from r1lab.models import load, pick_device
+
+    if start not in STARTS:
+        raise ValueError(f"start must be one of {', '.join(STARTS)} (got {start!r})")
+    path = start_file(root, start)
+    want = {"profile": cfg.profile, "eval_problems": cfg.n_eval}
+    if path.exists():
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        if all(saved.get(k) == v for k, v in want.items()):
+            return saved
+    model, tokenizer = load(CHECKPOINTS_DIR / STARTS[start], device=str(pick_device(cfg.device)))
+    scores = sweep_scores(
+        model, tokenizer, _eval_rows(cfg), num_samples=EVAL_SAMPLES[cfg.profile],
+        max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
+    )  # fmt: skip
+    summary = {"start": start, **want, "scores": scores}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summary) + "\n", encoding="utf-8")
+    return summary
+
+
+def sweep_run(
+    cfg: RunConfig,
+    arm: str | Arm,
+    run_dir: str | Path,
+    *,
+    steps: int | None = None,
+    progress: bool = True,
+    on_step: Callable[[dict[str, Any]], None] | None = None,
+    keep_checkpoint: bool = False,
+) -> dict[str, Any]:
+    """Train one arm for one seed (``cfg.seed``) and measure it on the held-out problems.
+
+    Writes the run log (``metrics.jsonl`` with the retry rates of every step,
+    ``samples.jsonl``) and ``eval.json`` to ``run_dir``. A finished run with the same
+    settings is returned as it is; an interrupted one resumes from its checkpoint.
+    """
+    from r1lab.behaviors import step_metrics
+    from r1lab.grpo import train
+    from r1lab.models import load, pick_device, set_seed
+
+    arm = _arm(arm)
+    run_dir = Path(run_dir)
+    settings = arm_settings(cfg, arm, steps)
+    done = run_dir / EVAL_FILE
+    if done.exists():
+        summary = json.loads(done.read_text(encoding="utf-8"))
+        if summary.get("arm") == arm.name and settings.same_as(summary.get("settings", {})):
+            return summary
+    set_seed(cfg.seed)
+    device = pick_device(cfg.device)
+    model, tokenizer = load(CHECKPOINTS_DIR / STARTS[arm.start], device=str(device))
+    start_model, _ = load(CHECKPOINTS_DIR / STARTS[arm.start], device=str(device))
+    start_model.eval().requires_grad_(False)
+
+    def behaviour(completions: list[str], rows: list[dict], lengths: list[int]) -> dict:
+        metrics = step_metrics(completions, rows, lengths)
+        metrics.pop("length_hist", None)  # the sweep keeps its logs small
+        return metrics
+
+    result = train(
+        model, tokenizer, countdown_dataset(TRAIN_PROMPTS, seed=0), settings,
+        ref_model=start_model if settings.beta > 0 else None, run_dir=run_dir,
+        on_step=on_step, extra_metrics=behaviour, progress=progress,
+        source=expert_source(tokenizer, cfg.seed) if arm.expert else None,
+    )  # fmt: skip
+    scores = sweep_scores(
+        model, tokenizer, _eval_rows(cfg), num_samples=EVAL_SAMPLES[cfg.profile],
+        max_new_tokens=settings.max_new_tokens, temperature=settings.temperature,
+        start_model=start_model,
+    )  # fmt: skip
+    summary = {
+        "arm": arm.name,
+        "label": arm.label,
+        "start": arm.start,
+        "expert": arm.expert,
+        "profile": cfg.profile,
+        "seed": cfg.seed,
+        "device": str(device),
+        "settings": settings.to_dict(),
+        "eval_problems": cfg.n_eval,
+        "scores": scores,
+        "train_seconds": sum(m["step_time_s"] for m in result.history),
+        "resumed_from": result.resumed_from,
+    }
+    done.write_text(json.dumps(summary) + "\n", encoding="utf-8")
+    if not keep_checkpoint:
+        (run_dir / CHECKPOINT_FILE).unlink(missing_ok=True)
+    return summary
+
+
+# ---------------------------------------------------------------------------- the sweep
+
+
+def _job(cfg: RunConfig, kind: str, name: str, root: str, steps: int | None, queue: Any) -> dict:
+    """One job of the sweep (a start model's scores, or a run), in a worker process."""
+    if kind == "start":
+        return start_scores(cfg, name, root)
+
+    def tell(metrics: dict[str, Any]) -> None:
+        if queue is not None:
+            queue.put(1)
+
+    run_dir = run_dir_of(root, name, cfg.seed)
+    return sweep_run(cfg, name, run_dir, steps=steps, progress=False, on_step=tell)
+
+
+class _BarQueue:
+    """What :func:`_job` reports a step to, when it runs in this process: the bar."""
+
+    def __init__(self, bar: Any) -> None:
+        self.bar = bar
+
+    def put(self, n: int) -> None:
+        self.bar.update(n)
+
+
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+def run_sweep(
+    cfg: RunConfig,
+    root: str | Path,
+    *,
+    arms: Sequence[str] = tuple(ARMS),
+    seeds: Sequence[int] = (0, 1, 2),
+    steps: int | None = None,
+    jobs: int = 2,
+    progress: bool = True,
+) -> dict[str, dict[str, Any]]:
+    """Every arm for every seed, ``jobs`` runs at a time (one thread each), after the
+    start models' scores. Finished runs are skipped, an interrupted one resumes; a bar
+    counts the training steps of the whole sweep. Returns each run's ``eval.json`` by
+    folder name."""
+    import concurrent.futures as cf
+    import multiprocessing
+
+    from tqdm.auto import tqdm
+
+    for name in arms:
+        _arm(name)
+    arms, seeds = list(dict.fromkeys(arms)), list(dict.fromkeys(seeds))  # each run once
+    if not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a positive integer (got {jobs!r})")
+    root = str(root)
+    starts = sorted({ARMS[name].start for name in arms})
+    work = [("start", s, cfg) for s in starts]
+    work += [("run", name, cfg.replace(seed=seed)) for name in arms for seed in seeds]
+    per_run = steps if steps is not None else SWEEP_STEPS[cfg.profile]
+    left = 0
+    for kind, name, c in work:
+        if kind == "run":
+            done = _steps_done(run_dir_of(root, name, c.seed), arm_settings(c, name, steps))
+            left += per_run - done
+    bar = tqdm(total=left, desc="sweep", unit="step", disable=not progress)
+    results: dict[str, dict[str, Any]] = {}
+    t0 = time.perf_counter()
+
+    def finished(kind: str, name: str, c: RunConfig, summary: dict[str, Any]) -> None:
+        if kind == "run":
+            folder = run_dir_of(root, name, c.seed).name
+            results[folder] = summary
+            scores = summary["scores"]
+            k = max(int(key[5:]) for key in scores if key.startswith("pass@"))
+            bar.write(
+                f"{folder:20s} pass@1 {scores['pass@1']:6.1%}  pass@{k} "
+                f"{scores[f'pass@{k}']:6.1%}  length {scores['mean_length']:5.1f}  "
+                f"({(time.perf_counter() - t0) / 60:.0f} min)"
+            )
+
+    try:
+        if jobs == 1:  # here, in this process, with one thread as in the workers
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                for kind, name, c in work:
+                    finished(kind, name, c, _job(c, kind, name, root, steps, _BarQueue(bar)))
+            finally:
+                torch.set_num_threads(threads)
+            return results
+        context = multiprocessing.get_context("spawn")
+        with context.Manager() as manager:
+            queue = manager.Queue()
+            with cf.ProcessPoolExecutor(jobs, mp_context=context, initializer=_one_thread) as pool:
+                futures = {
+                    pool.submit(_job, c, kind, name, root, steps, queue): (kind, name, c)
+                    for kind, name, c in work
+                }
+                pending = set(futures)
+                try:
+                    while pending:
+                        done, pending = cf.wait(pending, timeout=1.0)
+                        while not queue.empty():
+                            bar.update(queue.get())
+                        for future in done:
+                            finished(*futures[future], future.result())
+                except BaseException as err:  # a failed run or Ctrl-C: start nothing more
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    bar.write(
+                        f"the sweep stops ({type(err).__name__}: {err}); waiting for the run "
+                        "in progress to end. Run the command again to resume."
+                    )
+                    raise
+        return results
+    finally:
+        bar.close()
+
+
+def _steps_done(run_dir: Path, settings: GRPOSettings) -> int:
+    """Steps of a run already behind it: all of them when it is finished with these
+    settings, else its checkpoint's step (what a resumed run starts from)."""
+    done = run_dir / EVAL_FILE
+    if done.exists():
+        saved = json.loads(done.read_text(encoding="utf-8")).get("settings", {})
+        if settings.same_as(saved):
+            return settings.steps
+    path = run_dir / CHECKPOINT_FILE
+    if not path.exists():
+        return 0
+    step = int(torch.load(path, map_location="cpu", weights_only=False)["step"])
+    return min(step, settings.steps)
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+def load_sweep(root: str | Path) -> dict[str, Any]:
+    """A sweep folder as ``{"starts": {start: scores}, "runs": {arm: {seed: summary}}}``
+    (finished runs only), with each run's per-step metrics under ``"metrics"`` and its
+    logged training samples under ``"samples"``."""
+    from r1lab.runlog import load_run
+
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"no sweep at {root}: run `r1lab sweep` to make one")
+    starts = {}
+    for path in sorted(root.glob("start-*.json")):
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        starts[saved["start"]] = saved["scores"]
+    runs: dict[str, dict[int, dict[str, Any]]] = {}
+    for path in sorted(root.glob(f"*/{EVAL_FILE}")):
+        summary = json.loads(path.read_text(encoding="utf-8"))
+        run = load_run(path.parent)
+        summary["metrics"], summary["samples"] = run.metrics, run.samples
+        runs.setdefault(summary["arm"], {})[summary["seed"]] = summary
+    return {"starts": starts, "runs": runs}
+
+
+def arm_values(sweep: dict[str, Any], arm: str, key: str) -> list[float]:
+    """One held-out score of ``arm``, a value per seed (seed order)."""
+    runs = sweep["runs"].get(arm, {})
+    return [runs[seed]["scores"][key] for seed in sorted(runs)]
+
+
+def spread(values: Sequence[float]) -> tuple[float, float, float]:
+    """(mean, min, max) of per-seed values."""
+    if not values:
+        raise ValueError("no values: the arm has no finished run")
+    return sum(values) / len(values), min(values), max(values)
+
+
+def label(arm: str) -> str:
+    return ARMS[arm].label if arm in ARMS else arm
+
+
+def values_by_arm(sweep: dict[str, Any], arms: Sequence[str], key: str) -> dict[str, list[float]]:
+    """``{arm label: a value per seed}`` of one held-out score, for the arms that ran."""
+    return {label(a): arm_values(sweep, a, key) for a in arms if sweep["runs"].get(a)}
+
+
+def pass_at_k_by_arm(sweep: dict[str, Any], arms: Sequence[str]) -> dict[str, dict[int, list]]:
+    """``{arm label: {k: pass@k per seed}}``."""
+    out = {}
+    for arm in arms:
+        runs = sweep["runs"].get(arm)
+        if not runs:
+            continue
+        scores = next(iter(runs.values()))["scores"]
+        ks = sorted(int(key[5:]) for key in scores if key.startswith("pass@"))
+        out[label(arm)] = {k: arm_values(sweep, arm, f"pass@{k}") for k in ks}
+    return out
+
+
+def coverage(sweep: dict[str, Any], arm: str, start: str = "sft") -> dict[str, list[int]]:
+    """Per seed, held-out problems the arm solves at least once that the start model
+    never solved in as many samples (``gained``), and the reverse (``lost``)."""
+    before = sweep["starts"][start]["correct_counts"]
+    gained, lost = [], []
+    for seed in sorted(sweep["runs"].get(arm, {})):
+        after = sweep["runs"][arm][seed]["scores"]["correct_counts"]
+        gained.append(sum(b == 0 < a for b, a in zip(before, after, strict=True)))
+        lost.append(sum(a == 0 < b for b, a in zip(before, after, strict=True)))
+    return {"gained": gained, "lost": lost}
+
+
+def summary_rows(
+    sweep: dict[str, Any], arms: Sequence[str], keys: Sequence[str]
+) -> list[list[str]]:
+    """A table row per arm: its label, then each key's mean over seeds and its range."""
+    rows = []
+    for arm in arms:
+        if not sweep["runs"].get(arm):
+            continue
+        row = [label(arm)]
+        for key in keys:
+            mean, low, high = spread(arm_values(sweep, arm, key))
+            if key.startswith("pass@") or key.endswith("rate") or key == "greedy":
+                row.append(f"{mean:.1%} ({low:.1%}–{high:.1%})")
+            else:
+                row.append(f"{mean:.3g} ({low:.3g}–{high:.3g})")
+        rows.append(row)
+    return rows
+
+
+def training_values(
+    sweep: dict[str, Any], arm: str, key: str, last: int | None = None
+) -> list[float]:
+    """One per-step training metric of ``arm``, averaged over its steps (or its ``last``
+    steps): a value per seed."""
+    out = []
+    for seed in sorted(sweep["runs"].get(arm, {})):
+        metrics = sweep["runs"][arm][seed]["metrics"]
+        values = [m[key] for m in metrics[-last if last else 0 :] if m.get(key) is not None]
+        if values:
+            out.append(sum(values) / len(values))
+    return out
