@@ -478,8 +478,9 @@ def error_bar_panels(
                 continue
             mean = sum(values) / len(values)
             ax.bar(x, mean, color=color[label], alpha=0.75, width=0.7)
-            ax.errorbar(x, mean, yerr=[[mean - min(values)], [max(values) - mean]], color="#222",
-                        capsize=4, lw=1.2)  # fmt: skip
+            # max(0, …): a mean can round to just past the lowest or highest value
+            spread = [[max(0.0, mean - min(values))], [max(0.0, max(values) - mean)]]
+            ax.errorbar(x, mean, yerr=spread, color="#222", capsize=4, lw=1.2)
             ax.scatter([x] * len(values), values, color="#222", s=9, zorder=3)
             shown = f"{mean:.0%}" if is_rate else f"{mean:.3g}"
             ax.annotate(shown, (x, max(values)), textcoords="offset points", xytext=(0, 3),
@@ -518,8 +519,8 @@ def pass_at_k_bands(
     for i, (label, curve) in enumerate(curves.items()):
         ks = sorted(curve)
         mean = [sum(curve[k]) / len(curve[k]) for k in ks]
-        low = [m - min(curve[k]) for m, k in zip(mean, ks, strict=True)]
-        high = [max(curve[k]) - m for m, k in zip(mean, ks, strict=True)]
+        low = [max(0.0, m - min(curve[k])) for m, k in zip(mean, ks, strict=True)]
+        high = [max(0.0, max(curve[k]) - m) for m, k in zip(mean, ks, strict=True)]
         offset = 2 ** ((i - (len(curves) - 1) / 2) * 0.04)  # side by side, not on top
         ax.errorbar([k * offset for k in ks], mean, yerr=[low, high], marker="o", ms=4,
                     capsize=3, color=COLORS[i % len(COLORS)], label=label)  # fmt: skip

@@ -61,6 +61,7 @@ SWEEP_STEPS = {"smoke": 2, "lesson": 60, "full": 150}
 EVAL_SAMPLES = {"smoke": 4, "lesson": 16, "full": 16}  # samples per held-out problem
 STARTS = {"sft": "sft", "base": "base"}  # start name -> shipped checkpoint
 SHOWN_PROBLEMS = 6  # held-out problems whose first two samples eval.json keeps
+RESAMPLES = 3  # the start models are sampled this many more times: the noise floor
 
 
 @dataclass(frozen=True)
@@ -319,23 +320,34 @@ def _eval_rows(cfg: RunConfig) -> list[dict]:
 
 def start_scores(cfg: RunConfig, start: str, root: str | Path) -> dict[str, Any]:
     """The held-out scores of a start model (``sft`` or ``base``), measured once per
-    sweep folder and profile and then read from ``start-<start>.json``."""
+    sweep folder and profile and then read from ``start-<start>.json``. ``resampled``
+    holds the correct samples per problem of ``RESAMPLES`` more rounds of sampling with
+    other seeds: how much two measurements of the *same* model differ."""
     from r1lab.models import load, pick_device
+    from r1lab.rollouts import evaluate
 
     if start not in STARTS:
         raise ValueError(f"start must be one of {', '.join(STARTS)} (got {start!r})")
     path = start_file(root, start)
-    want = {"profile": cfg.profile, "eval_problems": cfg.n_eval}
+    want = {"profile": cfg.profile, "eval_problems": cfg.n_eval, "resamples": RESAMPLES}
     if path.exists():
         saved = json.loads(path.read_text(encoding="utf-8"))
         if all(saved.get(k) == v for k, v in want.items()):
             return saved
     model, tokenizer = load(CHECKPOINTS_DIR / STARTS[start], device=str(pick_device(cfg.device)))
+    rows, n = _eval_rows(cfg), EVAL_SAMPLES[cfg.profile]
     scores = sweep_scores(
-        model, tokenizer, _eval_rows(cfg), num_samples=EVAL_SAMPLES[cfg.profile],
-        max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
+        model, tokenizer, rows, num_samples=n, max_new_tokens=cfg.max_new_tokens,
+        temperature=cfg.temperature,
     )  # fmt: skip
-    summary = {"start": start, **want, "scores": scores}
+    resampled = []
+    for i in range(1, RESAMPLES + 1):
+        again = evaluate(
+            model, tokenizer, rows, num_samples=n, temperature=cfg.temperature,
+            max_new_tokens=cfg.max_new_tokens, seed=EVAL_SEED + i, batch_size=128,
+        )  # fmt: skip
+        resampled.append([sum(r >= 1.0 for r in group) for group in again.rewards])
+    summary = {"start": start, **want, "scores": scores, "resampled": resampled}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(summary) + "\n", encoding="utf-8")
     return summary
@@ -559,7 +571,7 @@ def load_sweep(root: str | Path) -> dict[str, Any]:
     starts = {}
     for path in sorted(root.glob("start-*.json")):
         saved = json.loads(path.read_text(encoding="utf-8"))
-        starts[saved["start"]] = saved["scores"]
+        starts[saved["start"]] = {**saved["scores"], "resampled": saved.get("resampled", [])}
     runs: dict[str, dict[int, dict[str, Any]]] = {}
     for path in sorted(root.glob(f"*/{EVAL_FILE}")):
         summary = json.loads(path.read_text(encoding="utf-8"))
@@ -606,13 +618,17 @@ def pass_at_k_by_arm(sweep: dict[str, Any], arms: Sequence[str]) -> dict[str, di
 
 def coverage(sweep: dict[str, Any], arm: str, start: str = "sft") -> dict[str, list[int]]:
     """Per seed, held-out problems the arm solves at least once that the start model
-    never solved in as many samples (``gained``), and the reverse (``lost``)."""
+    never solved in as many samples (``gained``), and the reverse (``lost``). With
+    ``arm="resampled"``: the same counts for the start model sampled again with other
+    seeds, what chance alone gains and loses."""
     before = sweep["starts"][start]["correct_counts"]
-    gained, lost = [], []
-    for seed in sorted(sweep["runs"].get(arm, {})):
-        after = sweep["runs"][arm][seed]["scores"]["correct_counts"]
-        gained.append(sum(b == 0 < a for b, a in zip(before, after, strict=True)))
-        lost.append(sum(a == 0 < b for b, a in zip(before, after, strict=True)))
+    if arm == "resampled":
+        afters = sweep["starts"][start].get("resampled", [])
+    else:
+        runs = sweep["runs"].get(arm, {})
+        afters = [runs[seed]["scores"]["correct_counts"] for seed in sorted(runs)]
+    gained = [sum(b == 0 < a for b, a in zip(before, after, strict=True)) for after in afters]
+    lost = [sum(a == 0 < b for b, a in zip(before, after, strict=True)) for after in afters]
     return {"gained": gained, "lost": lost}
 
 

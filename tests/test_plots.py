@@ -228,3 +228,12 @@ def test_pass_at_k_bands_plot_the_mean_and_the_reference():
     assert list(grpo.lines[0].get_ydata()) == pytest.approx([0.5, 0.9])
     with pytest.raises(ValueError, match="at least one curve"):
         pass_at_k_bands({})
+
+
+def test_error_bars_survive_a_mean_that_rounds_past_the_seeds():
+    from r1lab.plots import error_bar_panels, pass_at_k_bands
+
+    # The mean of three 0.1s is 0.10000000000000002: the lower bar must not go negative.
+    assert sum([0.1, 0.1, 0.1]) / 3 > 0.1
+    error_bar_panels({"a": {"x": [0.1, 0.1, 0.1], "y": [0.7, 0.7, 0.7]}})
+    pass_at_k_bands({"x": {1: [0.1, 0.1, 0.1], 2: [0.7, 0.7, 0.7]}})

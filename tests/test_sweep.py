@@ -21,10 +21,12 @@ from r1lab.sweep import (
     ARMS,
     COMPARISONS,
     EVAL_FILE,
+    RESAMPLES,
     SWEEP_DIR,
     SWEEP_STEPS,
     arm_settings,
     arm_values,
+    coverage,
     distinct_correct,
     expert_rollouts,
     expert_source,
@@ -182,6 +184,17 @@ def test_distinct_correct_counts_answers_as_written():
     assert distinct_correct(texts, [False] * 5) == 0
 
 
+def test_coverage_counts_problems_gained_and_lost_against_the_start():
+    sweep = {
+        "starts": {"sft": {"correct_counts": [0, 0, 3, 5], "resampled": [[0, 1, 3, 0]]}},
+        "runs": {"grpo": {0: {"scores": {"correct_counts": [2, 0, 0, 5]}},
+                          1: {"scores": {"correct_counts": [0, 0, 1, 1]}}}},
+    }  # fmt: skip
+    assert coverage(sweep, "grpo") == {"gained": [1, 0], "lost": [1, 0]}
+    assert coverage(sweep, "resampled") == {"gained": [1], "lost": [1]}
+    assert coverage(sweep, "rft") == {"gained": [], "lost": []}
+
+
 # ---------------------------------------------------------------------------- running
 
 
@@ -213,6 +226,9 @@ def test_run_sweep_runs_two_at_a_time_and_then_skips_everything(tmp_path, capsys
     assert results["r1zero-seed0"]["scores"]["pass@1"] == 0.0  # the base model has no format
     sweep = load_sweep(tmp_path)
     assert set(sweep["starts"]) == {"sft", "base"} and set(sweep["runs"]) == set(arms)
+    resampled = sweep["starts"]["sft"]["resampled"]  # the start model, sampled again
+    assert len(resampled) == RESAMPLES and all(len(counts) == 16 for counts in resampled)
+    assert resampled[0] != resampled[1] or resampled[1] != resampled[2]  # other seeds
     assert sweep["runs"]["sft_more"][0]["metrics"][0]["accuracy"] == 1.0  # expert traces
     mtimes = {p: p.stat().st_mtime for p in tmp_path.rglob("*.json")}
     capsys.readouterr()
