@@ -297,11 +297,12 @@ _TITLES = {
     "unsuccessful_retry_rate": "share with an unsuccessful retry",
     "superficial_retry_rate": "share with a superficial retry",
     "harmful_retry_rate": "share with a harmful retry",
+    "active_rate": "completions that moved the model",
 }
 _RATES = {
     "accuracy", "effective_retry_rate", "retry_rate", "honest_check_rate", "wait_rate",
     "accuracy_if_retried", "accuracy_if_not_retried", "supported_rate",
-    "unsuccessful_retry_rate", "superficial_retry_rate", "harmful_retry_rate",
+    "unsuccessful_retry_rate", "superficial_retry_rate", "harmful_retry_rate", "active_rate",
 }  # fmt: skip
 
 
