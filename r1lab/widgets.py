@@ -328,9 +328,9 @@ def sweep_browser(sweep: dict) -> w.VBox:
             return
         scores = run["scores"]
         table = html_table(
-            ["held-out", "value"],
             [[k, f"{scores[k]:.1%}" if k.startswith(("pass", "greedy")) or k.endswith("rate")
               else f"{scores[k]:.3g}"] for k in shown_keys if k in scores],
+            header=["held-out score", "value"],
         )  # fmt: skip
         heldout = "".join(
             f"<p><code>{p['prompt']}</code></p>"

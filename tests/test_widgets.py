@@ -222,6 +222,8 @@ def test_sweep_browser_follows_arm_seed_and_step():
     arm, seed, step = _find(panel, CONTROL)
     [out] = _find(panel, OUTPUT)
     assert arm.value == "grpo" and seed.options == (0, 2) and step.value == 25
+    assert "<th" in out.value and "held-out score</th>" in out.value
+    assert ">pass@1</td>" in out.value  # a row of the table, not a header
     assert "45.6%" in out.value and "<b>effective</b> retry" in out.value
     seed.value = 2
     assert "40.0%" in out.value
