@@ -173,19 +173,24 @@ def pass_at_k_curves(curves: dict[str, dict[int, float]], title: str = "") -> Fi
     for name, curve in curves.items():
         ks = sorted(curve)
         ax.plot(ks, [curve[k] for k in ks], marker="o", label=name)
+    _pass_at_k_axes(ax, {k for c in curves.values() for k in c})
+    ax.legend()
+    ax.set_title(title or "pass@k: the chance that at least one of k samples is right")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def _pass_at_k_axes(ax, ks: set[int]) -> None:
+    """A pass@k axis: k on a log-2 scale with a tick at each k, pass@k in percent."""
+    all_ks = sorted(ks)
     ax.set_xscale("log", base=2)
-    all_ks = sorted({k for c in curves.values() for k in c})
     ax.set_xticks(all_ks, [str(k) for k in all_ks])
     ax.set_ylim(0, 1.02)
     ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
     ax.set_xlabel("k (samples allowed per problem)")
     ax.set_ylabel("pass@k (held-out problems)")
     ax.grid(alpha=0.3)
-    ax.legend()
-    ax.set_title(title or "pass@k: the chance that at least one of k samples is right")
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
 
 
 def temperature_sweep(
@@ -529,14 +534,7 @@ def pass_at_k_bands(
         name, ref = reference
         ks = sorted(ref)
         ax.plot(ks, [ref[k] for k in ks], color="#555", ls="--", marker=".", label=name)
-    all_ks = sorted({k for c in curves.values() for k in c})
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(all_ks, [str(k) for k in all_ks])
-    ax.set_ylim(0, 1.02)
-    ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
-    ax.set_xlabel("k (samples allowed per problem)")
-    ax.set_ylabel("pass@k (held-out problems)")
-    ax.grid(alpha=0.3)
+    _pass_at_k_axes(ax, {k for c in curves.values() for k in c})
     ax.legend(fontsize=8)
     ax.set_title(title or "pass@k, mean over seeds (bars: lowest to highest seed)", fontsize=10)
     fig.tight_layout()
