@@ -119,12 +119,17 @@ def _emergence(args: argparse.Namespace) -> int:
 def _sweep(args: argparse.Namespace) -> int:
     from r1lab.config import RunConfig
     from r1lab.experiments import SHIPPED_RUNS_DIR
-    from r1lab.sweep import SWEEP_DIR, run_sweep
+    from r1lab.sweep import ARMS, SWEEP_DIR, run_sweep
 
+    unknown = [arm for arm in args.arms or () if arm not in ARMS]
+    if unknown:
+        print(f"r1lab sweep: unknown arm {unknown[0]!r}: choose from {', '.join(ARMS)}",
+              file=sys.stderr)  # fmt: skip
+        return 2
     cfg = RunConfig.from_profile(args.profile, device=args.device)
     out = args.out or SHIPPED_RUNS_DIR / SWEEP_DIR
     results = run_sweep(
-        cfg, out, arms=args.arms, seeds=args.seeds, steps=args.steps, jobs=args.jobs,
+        cfg, out, arms=args.arms or tuple(ARMS), seeds=args.seeds, steps=args.steps, jobs=args.jobs,
         progress=not args.quiet,
     )  # fmt: skip
     print(f"{len(results)} runs finished: {out}")
@@ -204,8 +209,6 @@ def main(argv: list[str] | None = None) -> int:
     emg.add_argument("--quiet", action="store_true", help="no progress bars")
     emg.set_defaults(func=_emergence)
 
-    from r1lab.sweep import ARMS
-
     swp = sub.add_parser(
         "sweep",
         help="why RL and not more SFT: every arm (SFT, rejection sampling, GRPO and its "
@@ -213,7 +216,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     swp.add_argument("--profile", choices=PROFILES, default="full")
     swp.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    swp.add_argument("--arms", nargs="+", choices=tuple(ARMS), default=list(ARMS))
+    # Arms are checked in _sweep: importing r1lab.sweep here would slow every command.
+    swp.add_argument(
+        "--arms", nargs="+", metavar="ARM",
+        help="arms to run (default: all; r1lab.sweep.ARMS lists them, as does a wrong name)",
+    )  # fmt: skip
     swp.add_argument("--steps", type=int, help="updates per run (default: the profile's)")
     swp.add_argument("--jobs", type=int, default=2, help="runs at a time, one thread each")
     swp.add_argument("--device", default="auto")

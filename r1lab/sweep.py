@@ -33,6 +33,7 @@ from its last checkpoint. The shipped results in ``data/runs/sweep/`` are its ou
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 import time
@@ -384,8 +385,7 @@ def sweep_run(
     set_seed(cfg.seed)
     device = pick_device(cfg.device)
     model, tokenizer = load(CHECKPOINTS_DIR / STARTS[arm.start], device=str(device))
-    start_model, _ = load(CHECKPOINTS_DIR / STARTS[arm.start], device=str(device))
-    start_model.eval().requires_grad_(False)
+    start_model = copy.deepcopy(model).eval().requires_grad_(False)
 
     def behaviour(completions: list[str], rows: list[dict], lengths: list[int]) -> dict:
         metrics = step_metrics(completions, rows, lengths)
@@ -481,12 +481,11 @@ def run_sweep(
     starts = sorted({ARMS[name].start for name in arms})
     work = [("start", s, cfg) for s in starts]
     work += [("run", name, cfg.replace(seed=seed)) for name in arms for seed in seeds]
-    per_run = steps if steps is not None else SWEEP_STEPS[cfg.profile]
     left = 0
     for kind, name, c in work:
         if kind == "run":
-            done = _steps_done(run_dir_of(root, name, c.seed), arm_settings(c, name, steps))
-            left += per_run - done
+            settings = arm_settings(c, name, steps)
+            left += settings.steps - _steps_done(run_dir_of(root, name, c.seed), settings)
     bar = tqdm(total=left, desc="sweep", unit="step", disable=not progress)
     results: dict[str, dict[str, Any]] = {}
     t0 = time.perf_counter()

@@ -251,6 +251,11 @@ def test_the_sweep_command(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "grpo-seed0" in done.stdout + done.stderr and "1 runs finished" in done.stdout
     assert json.loads((out / "grpo-seed0" / EVAL_FILE).read_text())["profile"] == "smoke"
+    wrong = subprocess.run(
+        [sys.executable, "-m", "r1lab.cli", "sweep", "--arms", "ppo", "--out", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert wrong.returncode == 2 and "unknown arm 'ppo': choose from grpo" in wrong.stderr
 
 
 # ---------------------------------------------------------------------------- shipped
