@@ -25,10 +25,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 from r1lab.rewards import answer_steps, check_countdown, shown_work_ok
 from r1lab.tasks.countdown import Attempt, parse_think, think_text
+from r1lab.tasks.expressions import apply
 
 RETRY_KINDS = ("effective", "lucky", "superficial", "harmful", "unsuccessful")
 LENGTH_BIN = 8  # tokens per bar of the logged length histogram
@@ -55,6 +57,8 @@ class Trajectory:
     checks: int  # attempts with steps that end with a verdict ("ok" or "no")
     honest_checks: int  # of those, verdicts that say "ok" exactly when the result is the target
     waits: int  # how often the word "wait" occurs, whatever follows it
+    compares: int = 0  # checks that write a number after "vs" (the search world's grammar)
+    copied_targets: int = 0  # of those, the number is the target
 
     @property
     def kinds(self) -> list[str]:
@@ -139,7 +143,13 @@ def analyze(completion: object, numbers: Sequence[int], target: int) -> Trajecto
         checks=len(checked),
         honest_checks=sum(a.check_ok(target) for a in checked),
         waits=len(_WAIT.findall(think[:10_000])),
+        compares=sum(a.compared is not None for a in checked),
+        copied_targets=sum(a.compared == target for a in checked),
     )
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -183,6 +193,10 @@ def step_metrics(
         "attempts": sum(len(p.attempts) for p in paths) / n,
         "wait_rate": sum(p.waits > 0 for p in paths) / n,
         "honest_check_rate": sum(p.honest_checks for p in paths) / checks if checks else None,
+        "checked_rate": sum(p.checks > 0 for p in paths) / n,
+        "copied_target_rate": _ratio(
+            sum(p.copied_targets for p in paths), sum(p.compares for p in paths)
+        ),
         "supported_rate": sum(p.supported for p in paths) / n,
         "accuracy_if_retried": _mean([p.correct for p in paths if p.retries]),
         "accuracy_if_not_retried": _mean([p.correct for p in paths if not p.retries]),
@@ -200,6 +214,25 @@ def data_rates(completions: Sequence[str], rows: Sequence[dict[str, Any]]) -> di
     """The share of completions with at least one retry of each kind, and with any retry:
     for the cold-start traces, the rates RL starts from."""
     return _retry_shares(_analyze_all(completions, rows))
+
+
+def search_rates(completions: Sequence[str], rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """What completions do in the search world: the share that search (check at least one
+    attempt), the share of their checks that are honest, the share of the steps they
+    write whose arithmetic is right, attempts per completion, and the share with an
+    effective retry. Honest checks and right steps are ``None`` when there are none."""
+    paths = _analyze_all(completions, rows)
+    checks = sum(p.checks for p in paths)
+    n = max(len(paths), 1)
+    steps = [step for p in paths for a in p.attempts for step in a.steps]
+    right = sum(apply(op, Fraction(a), Fraction(b)) == r for a, op, b, r in steps)
+    return {
+        "search_rate": sum(p.checks > 0 for p in paths) / n,
+        "honest_check_rate": _ratio(sum(p.honest_checks for p in paths), checks),
+        "step_accuracy": _ratio(right, len(steps)),
+        "attempts": sum(len(p.attempts) for p in paths) / n,
+        "effective_retry_rate": sum(p.has("effective") for p in paths) / n,
+    }
 
 
 def aha_step(

@@ -27,6 +27,7 @@ from r1lab.models import count_parameters, load, pick_device, save
 from r1lab.paths import DATA_DIR
 from r1lab.pretrain import PretrainConfig, pretrain
 from r1lab.sft import SFTSettings, cold_start
+from r1lab.worlds import SEARCH, World, get_world
 
 CHECKPOINTS_DIR = DATA_DIR / "checkpoints"
 CARD = "card.json"
@@ -43,9 +44,22 @@ class EvalSettings:
     max_new_tokens: int = 96
     seed: int = 0
     probes: int = 200
+    world: str = "countdown"  # whose held-out file, probes and grammar
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+# The search world's models: a longer context and corpus (4-number chains, comparisons,
+# formatted other tasks), a cold start on more traces (the search mode is only 15 % of
+# them), and a completion budget for the long searches.
+# Blocks of 512 tokens: attention learns every distance a long search needs (with 256,
+# samples past ~250 tokens fell apart).
+SEARCH_PRETRAIN = PretrainConfig(
+    world="search", corpus_docs=160_000, steps=2500, batch_size=8, block_size=512
+)
+SEARCH_SFT = SFTSettings(world="search", examples=4000, epochs=3, learning_rate=1e-3)
+SEARCH_EVAL = EvalSettings(world="search", max_new_tokens=SEARCH.max_new_tokens)
 
 
 @dataclass(frozen=True)
@@ -55,12 +69,21 @@ class BuildSettings:
     sft: SFTSettings = field(default_factory=SFTSettings)
     evaluation: EvalSettings = field(default_factory=EvalSettings)
 
+    @property
+    def world(self) -> World:
+        return get_world(self.evaluation.world)
+
     @classmethod
-    def with_seed(cls, seed: int) -> BuildSettings:
+    def with_seed(cls, seed: int, world: str = "countdown") -> BuildSettings:
+        if get_world(world).name == "search":
+            pretrain, sft, evaluation = SEARCH_PRETRAIN, SEARCH_SFT, SEARCH_EVAL
+        else:
+            pretrain, sft, evaluation = PretrainConfig(), SFTSettings(), EvalSettings()
         return cls(
             seed=seed,
-            pretrain=dataclasses.replace(PretrainConfig(), seed=seed),
-            sft=dataclasses.replace(SFTSettings(), seed=seed),
+            pretrain=dataclasses.replace(pretrain, seed=seed),
+            sft=dataclasses.replace(sft, seed=seed),
+            evaluation=evaluation,
         )
 
 
@@ -71,6 +94,18 @@ TARGETS: dict[str, list[tuple[str, Callable[[dict], bool]]]] = {
         ("format rate ≥ 95 %", lambda e: e["format_rate"] >= 0.95),
         ("pass@1 between 15 % and 50 %", lambda e: 0.15 <= e["pass@1"] <= 0.50),
         ("pass@8 ≥ pass@1 + 10 points", lambda e: e["pass@8"] >= e["pass@1"] + 0.10),
+    ],
+    # The search world's gates (before any RL).
+    "search-base": [
+        ("check probe ≥ 95 %", lambda e: e["probe_check"] >= 0.95),
+        ("R1-Zero can start: pass@8 > 0", lambda e: e["pass@8"] > 0),
+    ],
+    "search-sft": [
+        ("format rate ≥ 95 %", lambda e: e["format_rate"] >= 0.95),
+        ("checks honest ≥ 95 %", lambda e: (e["honest_check_rate"] or 0) >= 0.95),
+        ("steps computed right ≥ 98 %", lambda e: (e["step_accuracy"] or 0) >= 0.98),
+        ("truncated < 2 %", lambda e: e["truncated_rate"] < 0.02),
+        ("searches in 5–40 % of samples", lambda e: 0.05 <= e["search_rate"] <= 0.40),
     ],
 }
 
@@ -86,7 +121,8 @@ def evaluate_checkpoint(
     from r1lab.rollouts import evaluate, greedy_accuracy
 
     settings = settings or EvalSettings()
-    rows = load_eval("countdown", settings.n_problems, chat=True)
+    world = get_world(settings.world)
+    rows = load_eval(world.eval_name, settings.n_problems, chat=True)
     sampled = evaluate(
         model,
         tokenizer,
@@ -101,9 +137,20 @@ def evaluate_checkpoint(
     result["greedy_accuracy"] = greedy_accuracy(
         model, tokenizer, rows, max_new_tokens=settings.max_new_tokens
     )
-    result["probe_arithmetic"] = arithmetic_accuracy(model, tokenizer, settings.probes).accuracy
-    result["probe_check"] = check_accuracy(model, tokenizer, settings.probes).accuracy
-    result["probe_solve"] = solve_accuracy(model, tokenizer, settings.probes).accuracy
+    spec, compare = world.spec, world.trace_style == "search"
+    result["probe_arithmetic"] = arithmetic_accuracy(
+        model, tokenizer, settings.probes, spec=spec
+    ).accuracy
+    result["probe_check"] = check_accuracy(
+        model, tokenizer, settings.probes, spec=spec, compare=compare
+    ).accuracy
+    result["probe_solve"] = solve_accuracy(model, tokenizer, settings.probes, spec=spec).accuracy
+    if compare:
+        from r1lab.behaviors import search_rates
+
+        texts = [t for group in sampled.texts for t in group]
+        per_text = [row for row in rows for _ in range(settings.num_samples)]
+        result.update(search_rates(texts, per_text))
     result["settings"] = settings.to_dict()
     return result
 
@@ -131,10 +178,19 @@ def read_card(path: str | Path) -> dict:
     return json.loads(file.read_text())
 
 
-def _card(name: str, model: PreTrainedModel, training: dict, evaluation: dict, **extra) -> dict:
+def _card(
+    name: str,
+    model: PreTrainedModel,
+    training: dict,
+    evaluation: dict,
+    world: World,
+    only: str,
+    **extra,
+) -> dict:
+    command = "r1lab checkpoints" + (f" --world {world.name}" if world.name != "countdown" else "")
     return {
         "name": name,
-        "built_by": f"r1lab checkpoints --only {name}",
+        "built_by": f"{command} --only {only}",
         "model": {
             "architecture": type(model).__name__,
             "parameters": count_parameters(model),
@@ -179,7 +235,8 @@ def build_base(
 ) -> dict:
     """Pretrain, evaluate and save the base model with its card; returns the card."""
     out = Path(out)
-    work = out.parent / ".work" / f"base-seed{settings.pretrain.seed}"
+    world = settings.world
+    work = out.parent / ".work" / f"{world.base_dir}-seed{settings.pretrain.seed}"
     t0 = time.perf_counter()
     model, tokenizer, summary = pretrain(
         settings.pretrain, device=device, work_dir=work, progress=progress
@@ -187,10 +244,12 @@ def build_base(
     log(f"base: pretrained in {summary['wall_time_s']} s, final loss {summary['final_loss']:.3f}")
     evaluation = _evaluate_saved(model, tokenizer, out, settings, device, progress)
     card = _card(
-        "base",
+        world.base_dir,
         model,
         {**summary, "config": settings.pretrain.to_dict()},
         evaluation,
+        world,
+        "base",
         seed=settings.seed,
         data={"pretraining_documents": settings.pretrain.corpus_docs},
         wall_time_s=round(time.perf_counter() - t0, 1),
@@ -217,11 +276,14 @@ def build_sft(
     summary = cold_start(model, tokenizer, settings.sft, device=device, progress=progress)
     log(f"sft: {summary['steps']} steps in {summary['wall_time_s']} s")
     evaluation = _evaluate_saved(model, tokenizer, out, settings, device, progress)
+    world = settings.world
     card = _card(
-        "sft",
+        world.sft_dir,
         model,
         {**summary, "settings": settings.sft.to_dict()},
         evaluation,
+        world,
+        "sft",
         seed=settings.seed,
         data={"cold_start_traces": summary["examples"], "retry_rate": settings.sft.retry_rate},
         base=Path(base).name,  # the sibling directory it was fine-tuned from
@@ -240,16 +302,19 @@ def build(
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict[str, dict]:
-    """Rebuild ``base`` then ``sft`` (or ``only`` one of them) under ``out_dir``."""
+    """Rebuild the base model then the cold start (or ``only`` one of them) under
+    ``out_dir``, in the folders of the settings' world (``base`` and ``sft`` for world 1,
+    ``search-base`` and ``search-sft`` for the search world)."""
     if only is not None and only not in NAMES:
         raise ValueError(f"only must be one of {', '.join(NAMES)} (got {only!r})")
     settings = settings or BuildSettings()
     out_dir = Path(out_dir)
+    base, sft = out_dir / settings.world.base_dir, out_dir / settings.world.sft_dir
     cards = {}
     if only in (None, "base"):
-        cards["base"] = build_base(out_dir / "base", settings, device, progress, log)
+        cards["base"] = build_base(base, settings, device, progress, log)
     if only in (None, "sft"):
-        cards["sft"] = build_sft(out_dir / "base", out_dir / "sft", settings, device, progress, log)
+        cards["sft"] = build_sft(base, sft, settings, device, progress, log)
     return cards
 
 
@@ -265,5 +330,15 @@ def format_card(card: dict) -> str:
         f"  free text: arithmetic {e['probe_arithmetic']:.1%}  checks {e['probe_check']:.1%}  "
         f"solved {e['probe_solve']:.1%}",
     ]
+    if "search_rate" in e:
+        honest = e["honest_check_rate"]
+        lines.append(
+            f"  search: {e['search_rate']:.1%} of samples check and search, checks honest "
+            f"{'–' if honest is None else format(honest, '.1%')}, steps right "
+            f"{'–' if e['step_accuracy'] is None else format(e['step_accuracy'], '.1%')}, "
+            f"{e['attempts']:.2f} attempts "
+            f"each, effective retries {e['effective_retry_rate']:.1%}, truncated "
+            f"{e['truncated_rate']:.1%}"
+        )
     lines += [f"  {'✓' if t['met'] else '✗'} {t['target']}" for t in card["targets"]]
     return "\n".join(lines)

@@ -65,7 +65,7 @@ def _checkpoints(args: argparse.Namespace) -> int:
 
     cards = build(
         args.out or CHECKPOINTS_DIR,
-        BuildSettings.with_seed(args.seed),
+        BuildSettings.with_seed(args.seed, args.world),
         only=args.only,
         device=args.device,
         progress=not args.quiet,
@@ -97,14 +97,15 @@ def _grpo(args: argparse.Namespace) -> int:
 
 def _emergence(args: argparse.Namespace) -> int:
     from r1lab.config import RunConfig
-    from r1lab.experiments import EMERGENCE_DIR, SHIPPED_RUNS_DIR, emergence_study
+    from r1lab.experiments import SHIPPED_RUNS_DIR, emergence_dir, emergence_study
 
     cfg = RunConfig.from_profile(args.profile, device=args.device)
-    out = args.out or SHIPPED_RUNS_DIR / EMERGENCE_DIR
+    out = args.out or SHIPPED_RUNS_DIR / emergence_dir(args.world)
     overrides = {} if args.steps is None else {"steps": args.steps}
     summaries = emergence_study(
-        cfg, out, seeds=args.seeds, arms=args.arms, progress=not args.quiet, **overrides
-    )
+        cfg, out, seeds=args.seeds, arms=args.arms, progress=not args.quiet, world=args.world,
+        **overrides,
+    )  # fmt: skip
     for name, s in summaries.items():
         b, a = s["before"], s["after"]
         print(
@@ -172,6 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     cks.add_argument("--out", type=Path, help="folder to write to (default: data/checkpoints)")
     cks.add_argument("--seed", type=int, default=0)
     cks.add_argument("--only", choices=("base", "sft"), help="rebuild one of the two")
+    cks.add_argument(
+        "--world", choices=("countdown", "search"), default="countdown",
+        help="which world's models: countdown (data/checkpoints/base, sft) or search "
+        "(data/checkpoints/search-base, search-sft)",
+    )  # fmt: skip
     cks.add_argument("--device", default="auto")
     cks.add_argument("--quiet", action="store_true", help="no progress bars")
     cks.set_defaults(func=_checkpoints)
@@ -204,6 +210,11 @@ def main(argv: list[str] | None = None) -> int:
     emg.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     emg.add_argument("--arms", nargs="+", choices=("sft", "r1zero"), default=["sft", "r1zero"])
     emg.add_argument("--steps", type=int, help="GRPO steps (default: the profile's rl_steps)")
+    emg.add_argument(
+        "--world", choices=("countdown", "search"), default="countdown",
+        help="countdown (writes data/runs/emergence) or the search world "
+        "(writes data/runs/emergence-search)",
+    )  # fmt: skip
     emg.add_argument("--device", default="auto")
     emg.add_argument("--out", type=Path, help="folder for the runs (default: data/runs/emergence)")
     emg.add_argument("--quiet", action="store_true", help="no progress bars")

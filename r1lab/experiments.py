@@ -24,6 +24,7 @@ from r1lab.models import load, pick_device, set_seed
 from r1lab.paths import DATA_DIR
 from r1lab.rewards import countdown_reward
 from r1lab.rollouts import evaluate, greedy_accuracy, user_text
+from r1lab.worlds import World, get_world
 
 SHIPPED_RUNS_DIR = DATA_DIR / "runs"
 EVAL_FILE = "eval.json"
@@ -42,11 +43,13 @@ def heldout_scores(
     num_samples: int = 8,
     progress: bool = False,
     with_behaviors: bool = False,
+    with_search: bool = False,
 ) -> dict[str, float]:
     """pass@1 and pass@k from ``num_samples`` samples per problem at ``temperature``, the
     greedy accuracy, the format rate and the mean sampled length; ``with_behaviors`` adds
     the share of sampled completions with each kind of retry
-    (:func:`r1lab.behaviors.data_rates`)."""
+    (:func:`r1lab.behaviors.data_rates`), ``with_search`` the search world's rates
+    (:func:`r1lab.behaviors.search_rates`) and the share of samples cut off."""
     sampled = evaluate(
         model, tokenizer, rows, num_samples=num_samples, temperature=temperature,
         max_new_tokens=max_new_tokens, seed=EVAL_SEED, progress=progress,
@@ -65,6 +68,12 @@ def heldout_scores(
         texts = [t for group in sampled.texts for t in group]
         per_text = [row for row in rows for _ in range(num_samples)]
         scores.update(data_rates(texts, per_text))
+    if with_search:
+        from r1lab.behaviors import search_rates
+
+        texts = [t for group in sampled.texts for t in group]
+        per_text = [row for row in rows for _ in range(num_samples)]
+        scores.update(search_rates(texts, per_text), truncated_rate=sampled.truncated_rate)
     return scores
 
 
@@ -145,6 +154,22 @@ def format_summary(summary: dict[str, Any]) -> str:
 EMERGENCE_DIR = "emergence"
 # Where each arm starts: the cold start (the main run) or the bare base model (R1-Zero).
 STARTS = {"sft": "sft", "r1zero": "base"}
+# The search world's study: its own folder, more training prompts (its split is larger).
+SEARCH_EMERGENCE_DIR = "emergence-search"
+SEARCH_TRAIN_PROMPTS = 4000
+SEARCH_EVAL_SAMPLES = 16  # samples per held-out problem before and after
+
+
+def emergence_dir(world: str | World) -> str:
+    """The folder under ``data/runs`` that holds a world's emergence study."""
+    return EMERGENCE_DIR if get_world(world).name == "countdown" else SEARCH_EMERGENCE_DIR
+
+
+def start_checkpoint(world: World, arm: str) -> Path:
+    """The shipped model an arm starts from, in ``world``."""
+    return CHECKPOINTS_DIR / (world.sft_dir if STARTS[arm] == "sft" else world.base_dir)
+
+
 WATCH_FILE = "watch.jsonl"
 WATCH_PROMPTS = 6  # held-out problems whose greedy completion is logged as training goes
 HELDOUT_FILE = "heldout.jsonl"
@@ -168,8 +193,11 @@ class _Watcher:
     (and before training), so the same prompt can be read before and after; and every
     ``HELDOUT_EVERY`` steps the held-out scores and retry rates."""
 
-    def __init__(self, model, tokenizer, rows: list[dict], run_dir: Path, every: int, tokens: int):
-        self.model, self.tokenizer, self.rows_all = model, tokenizer, rows
+    def __init__(
+        self, model, tokenizer, rows: list[dict], run_dir: Path, every: int, tokens: int,
+        search: bool = False,
+    ):  # fmt: skip
+        self.model, self.tokenizer, self.rows_all, self.search = model, tokenizer, rows, search
         self.rows = rows[:WATCH_PROMPTS]
         self.path, self.every, self.tokens = run_dir / WATCH_FILE, every, tokens
         self.heldout_path = run_dir / HELDOUT_FILE
@@ -177,7 +205,7 @@ class _Watcher:
     def heldout(self, step: int) -> None:
         scores = heldout_scores(
             self.model, self.tokenizer, self.rows_all, num_samples=HELDOUT_SAMPLES,
-            max_new_tokens=self.tokens, with_behaviors=True,
+            max_new_tokens=self.tokens, with_behaviors=True, with_search=self.search,
         )  # fmt: skip
         _rewrite_from(self.heldout_path, step, [{"step": step, **scores}])
 
@@ -210,10 +238,12 @@ def emergence_run(
     on_step: Callable[[dict[str, Any]], None] | None = None,
     reward_funcs: Sequence[Callable[..., list[float]]] | None = None,
     keep_checkpoint: bool = False,
+    world: str | World = "countdown",
     **overrides: Any,
 ) -> dict[str, Any]:
     """One GRPO run of the emergence study, from the cold start (``arm="sft"``, the main
-    run) or from the bare base model (``arm="r1zero"``), in ``cfg``'s budget.
+    run) or from the bare base model (``arm="r1zero"``), in ``cfg``'s budget, in
+    ``world`` (its models, held-out file, training prompts and completion budget).
 
     Every step logs what the completions do (:func:`r1lab.behaviors.step_metrics`), the
     greedy completions of a few held-out problems are logged every ``samples_every``
@@ -226,22 +256,30 @@ def emergence_run(
     if arm not in STARTS:
         raise ValueError(f"arm must be one of {', '.join(STARTS)} (got {arm!r})")
     run_dir = Path(run_dir)
-    settings = GRPOSettings.from_run_config(cfg, **{"samples_per_log": 8, **overrides})
+    world = get_world(world)
+    defaults = {"samples_per_log": 8}
+    if world.name != "countdown":
+        defaults["max_new_tokens"] = world.max_new_tokens
+    settings = GRPOSettings.from_run_config(cfg, **{**defaults, **overrides})
     done = run_dir / EVAL_FILE
     if done.exists():
         summary = json.loads(done.read_text(encoding="utf-8"))
-        if settings.same_as(summary.get("settings", {})) and summary.get("arm") == arm:
+        same_run = summary.get("arm") == arm and summary.get("world", "countdown") == world.name
+        if same_run and settings.same_as(summary.get("settings", {})):
             return summary
     set_seed(cfg.seed)
     device = pick_device(cfg.device)
-    model, tokenizer = load(CHECKPOINTS_DIR / STARTS[arm], device=str(device))
-    rows = list(load_eval("countdown", cfg.n_eval, chat=True))
+    model, tokenizer = load(start_checkpoint(world, arm), device=str(device))
+    rows = list(load_eval(world.eval_name, cfg.n_eval, chat=True))
     measure = dict(temperature=settings.temperature, max_new_tokens=settings.max_new_tokens)
+    if world.name != "countdown":  # pass@16: does RL narrow what the model can find?
+        measure.update(num_samples=SEARCH_EVAL_SAMPLES, with_search=True)
     before = heldout_scores(model, tokenizer, rows, **measure, with_behaviors=True)
 
     watcher = _Watcher(
-        model, tokenizer, rows, run_dir, settings.samples_every, settings.max_new_tokens
-    )
+        model, tokenizer, rows, run_dir, settings.samples_every, settings.max_new_tokens,
+        search=world.name != "countdown",
+    )  # fmt: skip
     run_dir.mkdir(parents=True, exist_ok=True)
     if not (run_dir / CHECKPOINT_FILE).exists():
         watcher.record(0)
@@ -252,7 +290,10 @@ def emergence_run(
         if on_step is not None:
             on_step(metrics)
 
-    prompts = countdown_dataset(TRAIN_PROMPTS, seed=0)
+    if world.name == "countdown":
+        prompts = countdown_dataset(TRAIN_PROMPTS, seed=0)
+    else:
+        prompts = countdown_dataset(SEARCH_TRAIN_PROMPTS, seed=0, spec=world.spec)
     from r1lab.grpo import train
 
     funcs = tuple(reward_funcs) if reward_funcs is not None else (countdown_reward,)
@@ -263,6 +304,7 @@ def emergence_run(
     after = heldout_scores(model, tokenizer, rows, **measure, with_behaviors=True)
     summary = {
         "arm": arm,
+        "world": world.name,
         "start": STARTS[arm],
         "profile": cfg.profile,
         "seed": cfg.seed,
@@ -288,6 +330,7 @@ def emergence_study(
     seeds: Sequence[int] = (0, 1, 2),
     arms: Sequence[str] = tuple(STARTS),
     progress: bool = True,
+    world: str | World = "countdown",
     **overrides: Any,
 ) -> dict[str, dict[str, Any]]:
     """Every arm for every seed, one after another (finished runs are skipped, an
@@ -299,6 +342,6 @@ def emergence_study(
     for arm, seed in tqdm(jobs, desc="emergence runs", unit="run", disable=not progress):
         run_dir = emergence_run_dir(out, arm, seed)
         summaries[run_dir.name] = emergence_run(
-            cfg.replace(seed=seed), arm, run_dir, progress=progress, **overrides
+            cfg.replace(seed=seed), arm, run_dir, progress=progress, world=world, **overrides
         )
     return summaries

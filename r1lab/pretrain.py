@@ -27,6 +27,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from r1lab.data import pretraining_corpus
 from r1lab.models import PRESETS, create_model, pick_device, set_seed
 from r1lab.tokenizer import build_tokenizer
+from r1lab.worlds import get_world
 
 STATE_FILE = "pretrain-state.pt"
 
@@ -45,8 +46,10 @@ class PretrainConfig:
     warmup_steps: int = 50
     weight_decay: float = 0.01
     checkpoint_every: int = 250
+    world: str = "countdown"  # whose corpus and context length (r1lab.worlds)
 
     def __post_init__(self) -> None:
+        get_world(self.world)  # a clear error for an unknown world
         if self.preset not in PRESETS:
             raise ValueError(f"preset must be one of {', '.join(PRESETS)} (got {self.preset!r})")
         for name in ("corpus_docs", "steps", "batch_size", "block_size", "checkpoint_every"):
@@ -102,9 +105,12 @@ def pretrain(
     cfg = cfg or PretrainConfig()
     target = pick_device(device)
     tokenizer = build_tokenizer()
-    corpus = pretraining_corpus(cfg.corpus_docs, cfg.seed)
+    world = get_world(cfg.world)
+    corpus = pretraining_corpus(cfg.corpus_docs, cfg.seed, world=world)
     blocks = pack_corpus(corpus["text"], tokenizer, cfg.block_size)
-    model = create_model(cfg.preset, tokenizer, seed=cfg.seed).to(target)
+    model = create_model(
+        cfg.preset, tokenizer, seed=cfg.seed, max_position_embeddings=world.max_positions
+    ).to(target)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay, betas=(0.9, 0.95)
     )

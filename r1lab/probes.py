@@ -75,7 +75,7 @@ def arithmetic_accuracy(
     rng = random.Random(f"probe-arithmetic:{seed}")
     steps = []
     for p in _problems(n, seed, spec):
-        candidates = countdown.chains(p.numbers)
+        candidates = countdown.candidates(p.numbers, spec)
         expr = rng.choice(candidates)
         steps.append(rng.choice(expr.steps()))
     prompts = [f"{s.left}{s.op}{s.right}=" for s in steps]
@@ -93,19 +93,22 @@ def check_accuracy(
     n: int = 200,
     seed: int = 0,
     spec: CountdownSpec | None = None,
+    compare: bool = False,
 ) -> ProbeResult:
     """Share of calculations the model judges right: ``ok`` when the result is the wanted
-    number, ``no`` otherwise (half of the probes each)."""
+    number, ``no`` otherwise (half of the probes each). With ``compare`` (the search
+    world's grammar) the prompt ends with the result written beside the target,
+    ``… 63+6=69 vs 12 ``, and the model only has to compare the two."""
     spec = spec or CountdownSpec()
     rng = random.Random(f"probe-check:{seed}")
     prompts, expected = [], []
     for i, p in enumerate(_problems(n, seed, spec)):
-        candidates = countdown.chains(p.numbers)
+        candidates = countdown.candidates(p.numbers, spec)
         hits = [e for e in candidates if e.value == p.target]
         misses = [e for e in candidates if e.value != p.target]
         expr = rng.choice(misses) if i % 2 and misses else rng.choice(hits)
         steps = ",".join(str(s) for s in expr.steps())
-        prompts.append(f"{p.prompt()}: {steps} ")
+        prompts.append(f"{p.prompt()}: {steps} " + (f"vs {p.target} " if compare else ""))
         expected.append("ok" if expr.value == p.target else "no")
     written = continue_text(model, tokenizer, prompts, max_new_tokens=2)
     correct = sum(w[:2] == e for w, e in zip(written, expected, strict=True))

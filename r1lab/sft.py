@@ -21,6 +21,10 @@ from transformers.trainer_callback import PrinterCallback
 from r1lab.data import countdown_trace_dataset
 from r1lab.models import pick_device, quiet_progress
 from r1lab.tasks.countdown import CountdownSpec
+from r1lab.worlds import get_world
+
+# Distinct training problems each world can supply (world 1's split holds about 1,840).
+MAX_EXAMPLES = {"countdown": 1_800, "search": 14_000}
 
 
 def _checkpointing_field() -> str:
@@ -45,12 +49,14 @@ class SFTSettings:
     learning_rate: float = 1e-3
     batch_size: int = 16
     seed: int = 0
+    world: str = "countdown"  # whose task and trace style (r1lab.worlds)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.examples, int) or not 1 <= self.examples <= 1_800:
+        most = MAX_EXAMPLES[get_world(self.world).name]
+        if not isinstance(self.examples, int) or not 1 <= self.examples <= most:
             raise ValueError(
-                f"examples must be an integer between 1 and 1800 (got {self.examples!r}): "
-                "the Countdown training split holds about 1,840 distinct problems"
+                f"examples must be an integer between 1 and {most} (got {self.examples!r}): "
+                f"the {self.world} training split holds only so many distinct problems"
             )
         if not isinstance(self.epochs, int) or not 1 <= self.epochs <= 100:
             raise ValueError(f"epochs must be an integer between 1 and 100 (got {self.epochs!r})")
@@ -67,12 +73,14 @@ class SFTSettings:
 
 def cold_start_data(settings: SFTSettings, spec: CountdownSpec | None = None) -> Dataset:
     """The traces the cold start trains on (training split only)."""
+    world = get_world(settings.world)
     return countdown_trace_dataset(
         settings.examples,
         settings.seed,
         spec,
         retry_rate=settings.retry_rate,
         max_attempts=settings.max_attempts,
+        world=world if world.trace_style == "search" else None,
     )
 
 
@@ -136,7 +144,7 @@ def make_trainer(
         use_cpu=pick_device(device).type == "cpu",
         dataloader_num_workers=0,
         completion_only_loss=True,
-        max_length=256,
+        max_length=512,  # the longest search-world trace is about 250 tokens
         disable_tqdm=True,  # our own bar below, not transformers' table of every loss
         # TRL turns activation checkpointing on by default; a 1 M model only gets slower.
         **{_CHECKPOINTING: False},

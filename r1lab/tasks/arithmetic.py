@@ -75,12 +75,20 @@ def generate(
 
     def draw() -> ArithmeticProblem | None:
         operands = [rng.randint(1, spec.max_operand) for _ in range(spec.n_operands)]
-        expr = _random_tree(operands, spec.ops, rng)
-        if not expr.has_integer_steps():
-            return None
-        return ArithmeticProblem(str(expr), int(expr.value))
+        return random_problem(operands, rng, spec.ops)
 
     return draw_distinct(n, split, draw, str(spec))
+
+
+def random_problem(
+    operands: list[int], rng: random.Random, ops: str = "+-*"
+) -> ArithmeticProblem | None:
+    """A random expression over ``operands`` (in a random order and shape); None when a
+    step is not a whole number."""
+    expr = _random_tree(operands, ops, rng)
+    if not expr.has_integer_steps():
+        return None
+    return ArithmeticProblem(str(expr), int(expr.value))
 
 
 def _random_tree(operands: list[int], ops: str, rng: random.Random) -> Expr:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import random
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -50,6 +51,12 @@ class CountdownSpec:
     # ((a op b) op c) with whole, non-negative steps. Any correct expression still scores:
     # the order is a hint that makes the task learnable for a ~1 M-parameter model.
     ordered: bool = True
+    # Search-world knobs (left-to-right chains only). ``max_value`` caps every value a
+    # candidate chain computes on its way, so each step stays arithmetic the model does
+    # reliably; ``unique_target`` picks targets that exactly one candidate chain reaches,
+    # so a blind guess is right about once in len(candidates).
+    max_value: int | None = None
+    unique_target: bool = False
 
     def __post_init__(self) -> None:
         if not 2 <= self.n_numbers <= MAX_NUMBERS:
@@ -66,6 +73,14 @@ class CountdownSpec:
             raise ValueError(
                 "targets must satisfy 0 ≤ min_target ≤ max_target ≤ 99999 "
                 f"(got {self.min_target}..{self.max_target})"
+            )
+        if self.max_value is not None and not 1 <= self.max_value <= 99_999:
+            raise ValueError(
+                f"max_value must be between 1 and 99999 or None (got {self.max_value})"
+            )
+        if (self.max_value is not None or self.unique_target) and not self.ordered:
+            raise ValueError(
+                "max_value and unique_target apply to left-to-right chains: set ordered=True"
             )
 
 
@@ -93,6 +108,7 @@ class Attempt:
     text: str
     steps: list[tuple[int, str, int, int]] = field(default_factory=list)
     verdict: str | None = None  # "ok", "no" or None when missing
+    compared: int | None = None  # the number after "vs" (the search grammar's copied target)
 
     @property
     def value(self) -> int | None:
@@ -174,9 +190,26 @@ def _chains(numbers: tuple[int, ...]) -> tuple[Expr, ...]:
     return tuple({str(e): e for e in exprs}.values())
 
 
-def chain_solutions(problem: CountdownProblem) -> list[Expr]:
-    """The chains over the problem's numbers, in order, that reach its target."""
-    return [e for e in chains(problem.numbers) if e.value == problem.target]
+def chain_solutions(problem: CountdownProblem, spec: CountdownSpec | None = None) -> list[Expr]:
+    """The chains over the problem's numbers, in order, that reach its target (among the
+    spec's candidates: :func:`candidates`)."""
+    return [e for e in candidates(problem.numbers, spec) if e.value == problem.target]
+
+
+def candidates(numbers: Sequence[int], spec: CountdownSpec | None = None) -> list[Expr]:
+    """The chains a search may try: :func:`chains`, without those that pass a value above
+    ``spec.max_value`` on the way."""
+    found = chains(numbers)
+    if spec is None or spec.max_value is None:
+        return found
+    return [e for e in found if all(s.result <= spec.max_value for s in e.steps())]
+
+
+def blind_guess_rate(problem: CountdownProblem, spec: CountdownSpec | None = None) -> float:
+    """The chance that one candidate chain drawn at random reaches the target: what a
+    first guess is worth without any skill."""
+    found = candidates(problem.numbers, spec)
+    return sum(e.value == problem.target for e in found) / len(found) if found else 0.0
 
 
 def generate(
@@ -198,8 +231,13 @@ def generate(
             rng.randint(spec.min_number, spec.max_number) for _ in range(spec.n_numbers)
         )
         if spec.ordered:
-            values = {int(e.value) for e in chains(numbers)}
-            targets = sorted(v for v in values if spec.min_target <= v <= spec.max_target)
+            reach = Counter(int(e.value) for e in candidates(numbers, spec))
+            targets = sorted(
+                v
+                for v, count in reach.items()
+                if spec.min_target <= v <= spec.max_target
+                and (count == 1 or not spec.unique_target)
+            )
             return CountdownProblem(numbers, rng.choice(targets)) if targets else None
         targets = sorted(
             int(v)
@@ -271,6 +309,80 @@ def write_trace(
     return f"<think>{' wait '.join(attempts)}</think><answer>{solution}</answer>"
 
 
+def checked_attempt(expr: Expr, target: int) -> str:
+    """One attempt of the search grammar: its steps, then the result compared with the
+    target: ``3+4=7,7*5=35,35-2=33 vs 17 no``."""
+    steps = ",".join(str(s) for s in expr.steps())
+    value = int(expr.value)
+    return f"{steps} vs {target} {'ok' if value == target else 'no'}"
+
+
+def search_order(expr: Expr) -> tuple[int, ...]:
+    """Where a chain stands in the search's fixed order: its operators read as digits in
+    the order ``+ - * /``, the first operator most significant, so the *last* operator
+    changes fastest (keep the first steps, try another last step)."""
+    return tuple(OPS.index(s.op) for s in _chain_ops(expr))
+
+
+def _chain_ops(expr: Expr) -> list[Expr]:
+    nodes = []
+    while not expr.is_leaf:
+        nodes.append(expr)
+        expr = expr.left
+    return nodes[::-1]
+
+
+def write_search_trace(
+    problem: CountdownProblem,
+    rng: random.Random,
+    *,
+    spec: CountdownSpec | None = None,
+    search_rate: float = 0.15,
+    max_wrong: int = 5,
+) -> str:
+    """A cold-start completion for the search world, in one of two modes.
+
+    * **direct** (probability ``1 - search_rate``): one attempt, the solution, computed
+      step by step and answered without a check, the way a confident solver writes it:
+      ``<think>3+4=7,7*5=35,35-2=33</think><answer>(3+4)*5-2</answer>``.
+    * **search**: a first guess 1 to ``max_wrong`` places before the solution in the
+      search's fixed order (:func:`search_order`), then every candidate chain after it in
+      that order: each computed, compared with the target (``… vs 17 no``) and followed by
+      "wait", until the solution, compared and ``ok``, which is the answer. The order is
+      the one a person works through by hand: keep the first steps, change the last
+      operator, then the one before it. So a search never tries a chain twice, and what
+      comes next is always clear.
+
+    The search is the rare long mode RL can up-weight: only the check and the retry turn
+    a wrong first guess into a right answer.
+    """
+    if not 0.0 <= search_rate <= 1.0:
+        raise ValueError(f"search_rate must be between 0 and 1 (got {search_rate})")
+    if not 1 <= max_wrong <= 20:
+        raise ValueError(f"max_wrong must be between 1 and 20 (got {max_wrong})")
+    pool = sorted(candidates(problem.numbers, spec), key=search_order)
+    solutions = [i for i, e in enumerate(pool) if e.value == problem.target]
+    if not solutions:
+        raise ValueError(f"{problem} has no left-to-right solution among the candidates")
+    end = rng.choice(solutions)
+    solution = pool[end]
+    if rng.random() >= search_rate:
+        steps = ",".join(str(s) for s in solution.steps())
+        return f"<think>{steps}</think><answer>{solution}</answer>"
+    # The search runs up to the first solution after its first guess.
+    start = max(0, end - rng.randint(1, max_wrong))
+    tried = []
+    for expr in pool[start:]:
+        tried.append(expr)
+        if expr.value == problem.target:
+            break
+    if len(tried) == 1:  # the solution is first in the order: the search starts after it
+        rest = pool[end + 1 : end + 1 + rng.randint(1, max_wrong)] + pool[:end]
+        tried = [e for e in rest if e.value != problem.target][:max_wrong] + [solution]
+    think = " wait ".join(checked_attempt(e, problem.target) for e in tried)
+    return f"<think>{think}</think><answer>{tried[-1]}</answer>"
+
+
 def think_text(completion: str) -> str:
     """A completion's reasoning, read leniently (the completion may be malformed): the text
     after the first ``<think>`` (or from the start) up to the first ``</think>`` (or the end)."""
@@ -278,6 +390,7 @@ def think_text(completion: str) -> str:
 
 
 _STEP = re.compile(r"(-?\d{1,9})([-+*/])(-?\d{1,9})=(-?\d{1,9})")
+_COMPARED = re.compile(r"\bvs (-?\d{1,9})\b")
 
 
 def parse_think(think: str) -> list[Attempt]:
@@ -293,5 +406,13 @@ def parse_think(think: str) -> list[Attempt]:
             continue
         steps = [(int(a), op, int(b), int(r)) for a, op, b, r in _STEP.findall(chunk)]
         verdict = re.findall(r"\b(ok|no)\b", chunk)
-        attempts.append(Attempt(chunk, steps, verdict[-1] if verdict else None))
+        compared = _COMPARED.findall(chunk)
+        attempts.append(
+            Attempt(
+                chunk,
+                steps,
+                verdict[-1] if verdict else None,
+                int(compared[-1]) if compared else None,
+            )
+        )
     return attempts

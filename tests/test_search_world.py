@@ -1,0 +1,227 @@
+"""World 2, the search world: the task variant, its traces, its corpus and its gates."""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import Counter
+from fractions import Fraction
+
+import pytest
+
+from r1lab.behaviors import analyze, search_rates, step_metrics
+from r1lab.data import countdown_trace_dataset, load_eval, pretraining_corpus
+from r1lab.rewards import countdown_reward, format_reward
+from r1lab.tasks import countdown
+from r1lab.tasks.countdown import CountdownProblem, CountdownSpec
+from r1lab.tasks.expressions import apply
+from r1lab.worlds import COUNTDOWN, SEARCH, WORLDS, get_world
+
+STEP = re.compile(r"(\d+)([-+*/])(\d+)=(\d+)")
+SIGNED_STEP = re.compile(r"(-?\d+)([-+*/])(-?\d+)=(-?\d+)")  # the warm-up task goes below 0
+
+
+def test_the_worlds_are_named_and_an_unknown_one_explains_itself():
+    assert get_world("search") is SEARCH and get_world(SEARCH) is SEARCH
+    assert set(WORLDS) == {"countdown", "search"}
+    with pytest.raises(ValueError, match="unknown world 'mars'"):
+        get_world("mars")
+
+
+def test_search_problems_have_one_right_chain_among_many_with_small_steps():
+    problems = countdown.generate(300, seed=0, spec=SEARCH.spec)
+    sizes = []
+    for p in problems:
+        pool = countdown.candidates(p.numbers, SEARCH.spec)
+        sizes.append(len(pool))
+        assert len(p.numbers) == 4
+        assert sum(e.value == p.target for e in pool) == 1, p
+        for e in pool:
+            assert all(0 <= s.result <= 99 for s in e.steps()), e
+        assert SEARCH.spec.min_target <= p.target <= 99
+    assert sum(sizes) / len(sizes) > 20  # many candidates, one of them right
+
+
+def test_a_blind_guess_is_right_at_most_one_time_in_twenty_on_the_held_out_file():
+    rows = load_eval(SEARCH.eval_name)
+    rates = [
+        countdown.blind_guess_rate(CountdownProblem(tuple(r["numbers"]), r["target"]), SEARCH.spec)
+        for r in rows
+    ]
+    assert len(rates) == 200 and sum(rates) / len(rates) <= 0.05
+    # World 1, for contrast: about one chain in seven is right.
+    world1 = [
+        countdown.blind_guess_rate(CountdownProblem(tuple(r["numbers"]), r["target"]))
+        for r in load_eval(COUNTDOWN.eval_name)
+    ]
+    assert sum(world1) / len(world1) > 0.1
+
+
+def test_world_one_problems_are_unchanged_by_the_new_knobs():
+    assert countdown.generate(50, seed=3) == countdown.generate(50, seed=3, spec=CountdownSpec())
+    p = countdown.generate(1, seed=3)[0]
+    assert countdown.candidates(p.numbers) == countdown.chains(p.numbers)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(max_value=0), "max_value must be between 1 and 99999"),
+        (dict(unique_target=True, ordered=False), "set ordered=True"),
+        (dict(max_value=50, ordered=False), "set ordered=True"),
+    ],
+)
+def test_bad_search_knobs_explain_themselves(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        CountdownSpec(**kwargs)
+
+
+def _think(trace: str) -> str:
+    return trace.split("<think>", 1)[1].split("</think>", 1)[0]
+
+
+def _order(attempt, problem):
+    """The search order of the chain an attempt computes."""
+    pool = countdown.candidates(problem.numbers, SEARCH.spec)
+    (expr,) = [
+        e for e in pool if [str(s) for s in e.steps()] == attempt.text.split(" ")[0].split(",")
+    ]
+    return countdown.search_order(expr)
+
+
+def test_the_search_order_changes_the_last_operator_first():
+    chains = sorted(countdown.candidates((2, 4, 8, 7), SEARCH.spec), key=countdown.search_order)
+    first = [",".join(str(s) for s in e.steps()) for e in chains[:3]]
+    assert first == ["2+4=6,6+8=14,14+7=21", "2+4=6,6+8=14,14-7=7", "2+4=6,6+8=14,14*7=98"]
+    assert countdown.search_order(chains[0]) == (0, 0, 0)
+
+
+def test_search_traces_are_direct_answers_or_honest_searches_that_never_repeat():
+    problems = countdown.generate(400, seed=1, spec=SEARCH.spec)
+    rng = random.Random(0)
+    modes = Counter()
+    for p in problems:
+        trace = countdown.write_search_trace(p, rng, spec=SEARCH.spec, search_rate=0.2)
+        assert countdown_reward([trace], [list(p.numbers)], [p.target]) == [1.0], trace
+        attempts = countdown.parse_think(_think(trace))
+        for a, op, b, result in STEP.findall(trace):
+            assert apply(op, Fraction(int(a)), Fraction(int(b))) == int(result), trace
+        if len(attempts) == 1 and attempts[0].verdict is None:
+            modes["direct"] += 1
+            assert " vs " not in trace and "wait" not in trace
+            continue
+        modes["search"] += 1
+        assert 2 <= len(attempts) <= 1 + SEARCH.max_wrong
+        assert len({a.text for a in attempts}) == len(attempts)  # never the same chain twice
+        order = [_order(a, p) for a in attempts]
+        if order[-1] != min(order):  # (unless the solution comes first in the order)
+            assert order == sorted(order), trace  # a fixed order: last operator fastest
+        for a in attempts[:-1]:
+            assert a.verdict == "no" and a.compared == p.target and a.check_ok(p.target)
+        assert attempts[-1].verdict == "ok" and attempts[-1].value == p.target
+        path = analyze(trace, p.numbers, p.target)
+        assert path.honest_checks == path.checks == len(attempts)
+        assert path.has("effective")
+    assert 0.12 < modes["search"] / len(problems) < 0.28
+
+
+def test_search_trace_settings_are_checked():
+    p = countdown.generate(1, seed=0, spec=SEARCH.spec)[0]
+    with pytest.raises(ValueError, match="search_rate must be between 0 and 1"):
+        countdown.write_search_trace(p, random.Random(0), spec=SEARCH.spec, search_rate=2)
+    with pytest.raises(ValueError, match="max_wrong must be between 1 and 20"):
+        countdown.write_search_trace(p, random.Random(0), spec=SEARCH.spec, max_wrong=0)
+    impossible = CountdownProblem((1, 1, 1, 1), 97)
+    with pytest.raises(ValueError, match="no left-to-right solution"):
+        countdown.write_search_trace(impossible, random.Random(0), spec=SEARCH.spec)
+
+
+def test_the_cold_start_dataset_follows_the_world():
+    ds = countdown_trace_dataset(200, seed=0, world="search")
+    texts = [row["completion"][0]["content"] for row in ds]
+    assert all(len(row["numbers"]) == 4 for row in ds)
+    assert format_reward(texts) == [1.0] * 200
+    share = sum(" vs " in t for t in texts) / len(texts)
+    assert 0.05 < share < 0.3  # the world's search_rate is 15 %
+    world1 = countdown_trace_dataset(20, seed=0, retry_rate=0.5)
+    assert all(len(row["numbers"]) == 3 for row in world1)
+
+
+def test_the_check_grammar_is_read_with_the_number_it_compares():
+    a, b = countdown.parse_think("3+4=7,7*5=35,35-2=33 vs 17 no wait 3*4=12,12+5=17 vs 17 ok")
+    assert (a.value, a.compared, a.verdict) == (33, 17, "no") and a.check_ok(17)
+    assert (b.value, b.compared, b.verdict) == (17, 17, "ok")
+    (bare,) = countdown.parse_think("3+4=7,7*5=35 no")
+    assert bare.compared is None and bare.verdict == "no"
+    # A miscopied target is read as written, and a verdict about the copy is still judged
+    # against the real target.
+    (wrong,) = countdown.parse_think("4*6=24,24+5=29 vs 29 ok")
+    assert wrong.compared == 29 and not wrong.check_ok(50)
+
+
+def test_step_metrics_count_checked_completions_and_copied_targets():
+    rows = [{"numbers": [3, 4, 5, 1], "target": 17}] * 3
+    texts = [
+        "<think>3+4=7,7*5=35,35-1=34</think><answer>(3+4)*5-1</answer>",
+        "<think>3+4=7,7*5=35,35-1=34 vs 17 no wait 3*4=12,12+5=17,17*1=17 vs 17 ok</think>"
+        "<answer>(3*4+5)*1</answer>",
+        "<think>3+4=7,7*5=35,35-1=34 vs 34 ok</think><answer>(3+4)*5-1</answer>",
+    ]
+    m = step_metrics(texts, rows, [30, 60, 40])
+    assert m["checked_rate"] == pytest.approx(2 / 3)
+    assert m["copied_target_rate"] == pytest.approx(2 / 3)  # 33 is not the target
+    assert m["honest_check_rate"] == pytest.approx(2 / 3)  # "33 vs 33 ok" is a false ok
+
+
+def test_the_gate_measurement_reads_honest_checks_searches_and_effective_retries():
+    row = {"numbers": [3, 4, 5, 1], "target": 17}
+    honest = (
+        "<think>3+4=7,7*5=35,35-1=34 vs 17 no wait 3*4=12,12+5=17,17*1=17 vs 17 ok</think>"
+        "<answer>(3*4+5)*1</answer>"
+    )
+    direct = "<think>3+4=7,7*5=35,35-1=34</think><answer>(3+4)*5-1</answer>"
+    false_ok = "<think>3+4=7,7*5=35,35-1=34 vs 17 ok</think><answer>(3+4)*5-1</answer>"
+    rates = search_rates([honest, direct, false_ok, direct], [row] * 4)
+    assert rates["search_rate"] == 0.5
+    assert rates["honest_check_rate"] == pytest.approx(2 / 3)
+    assert rates["effective_retry_rate"] == 0.25
+    assert rates["attempts"] == pytest.approx((2 + 1 + 1 + 1) / 4)
+    assert rates["step_accuracy"] == 1.0
+    assert search_rates([direct], [row])["honest_check_rate"] is None
+    slip = "<think>3+4=8,8*5=40,40-1=39</think><answer>(3+4)*5-1</answer>"
+    assert search_rates([slip], [row])["step_accuracy"] == pytest.approx(2 / 3)  # 3+4=8
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return pretraining_corpus(3000, seed=0, world="search")
+
+
+def test_the_search_corpus_teaches_comparisons_and_checks_honestly(corpus):
+    kinds = Counter(corpus["kind"])
+    assert set(kinds) == set(SEARCH.corpus_mix)
+    for text, kind in zip(corpus["text"], corpus["kind"], strict=True):
+        for a, op, b, result in SIGNED_STEP.findall(text):
+            assert apply(op, Fraction(int(a)), Fraction(int(b))) == int(result), text
+        if kind == "compare":
+            x, y, verdict = re.fullmatch(r"(\d+) vs (\d+) (ok|no)", text).groups()
+            assert verdict == ("ok" if x == y else "no")
+        if kind == "check" and " vs " in text:
+            m = re.fullmatch(r"use ([\d ]+) to make (\d+): .*=(\d+) vs (\d+) (ok|no)", text)
+            target, value, copied, verdict = m.group(2), m.group(3), m.group(4), m.group(5)
+            assert copied == target and verdict == ("ok" if value == target else "no")
+
+
+def test_the_search_corpus_shows_the_format_only_on_other_tasks(corpus):
+    tagged = [t for t in corpus["text"] if "<think>" in t]
+    assert tagged, "R1-Zero needs formatted documents to start from"
+    for text in tagged:
+        assert text.startswith(("<|user|>compute ", "<|user|>use ")), text
+        assert " to make " not in text and " vs " not in text  # never Countdown itself
+        assert format_reward([text.split("<|assistant|>", 1)[1]]) == [1.0]
+
+
+def test_world_one_corpus_is_unchanged_by_the_search_world():
+    texts = pretraining_corpus(500, seed=0)["text"]
+    assert texts == pretraining_corpus(500, seed=0, world="countdown")["text"]
+    assert not any(" vs " in t or "<" in t for t in texts)
