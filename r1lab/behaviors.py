@@ -148,6 +148,13 @@ def analyze(completion: object, numbers: Sequence[int], target: int) -> Trajecto
     )
 
 
+def _step_accuracy(paths: Sequence[Trajectory]) -> float | None:
+    """The share of written steps ``a op b=r`` whose result is right (None: no steps)."""
+    steps = [step for p in paths for a in p.attempts for step in a.steps]
+    right = sum(apply(op, Fraction(a), Fraction(b)) == r for a, op, b, r in steps)
+    return _ratio(right, len(steps))
+
+
 def _ratio(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
@@ -194,6 +201,7 @@ def step_metrics(
         "wait_rate": sum(p.waits > 0 for p in paths) / n,
         "honest_check_rate": sum(p.honest_checks for p in paths) / checks if checks else None,
         "checked_rate": sum(p.checks > 0 for p in paths) / n,
+        "step_accuracy": _step_accuracy(paths),
         "copied_target_rate": _ratio(
             sum(p.copied_targets for p in paths), sum(p.compares for p in paths)
         ),
@@ -224,12 +232,10 @@ def search_rates(completions: Sequence[str], rows: Sequence[dict[str, Any]]) -> 
     paths = _analyze_all(completions, rows)
     checks = sum(p.checks for p in paths)
     n = max(len(paths), 1)
-    steps = [step for p in paths for a in p.attempts for step in a.steps]
-    right = sum(apply(op, Fraction(a), Fraction(b)) == r for a, op, b, r in steps)
     return {
         "search_rate": sum(p.checks > 0 for p in paths) / n,
         "honest_check_rate": _ratio(sum(p.honest_checks for p in paths), checks),
-        "step_accuracy": _ratio(right, len(steps)),
+        "step_accuracy": _step_accuracy(paths),
         "attempts": sum(len(p.attempts) for p in paths) / n,
         "effective_retry_rate": sum(p.has("effective") for p in paths) / n,
     }

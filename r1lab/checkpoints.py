@@ -58,7 +58,7 @@ class EvalSettings:
 SEARCH_PRETRAIN = PretrainConfig(
     world="search", corpus_docs=160_000, steps=2500, batch_size=8, block_size=512
 )
-SEARCH_SFT = SFTSettings(world="search", examples=4000, epochs=3, learning_rate=1e-3)
+SEARCH_SFT = SFTSettings(world="search", examples=8000, epochs=3, learning_rate=1e-3)
 SEARCH_EVAL = EvalSettings(world="search", max_new_tokens=SEARCH.max_new_tokens)
 
 

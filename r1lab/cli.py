@@ -101,10 +101,15 @@ def _emergence(args: argparse.Namespace) -> int:
 
     cfg = RunConfig.from_profile(args.profile, device=args.device)
     out = args.out or SHIPPED_RUNS_DIR / emergence_dir(args.world)
-    overrides = {} if args.steps is None else {"steps": args.steps}
+    from r1lab.worlds import get_world
+
+    steps = args.steps
+    if steps is None and args.profile == "full":
+        steps = get_world(args.world).study_steps  # the shipped study's budget (or None)
+    overrides = {} if steps is None else {"steps": steps}
     summaries = emergence_study(
         cfg, out, seeds=args.seeds, arms=args.arms, progress=not args.quiet, world=args.world,
-        **overrides,
+        jobs=args.jobs, **overrides,
     )  # fmt: skip
     for name, s in summaries.items():
         b, a = s["before"], s["after"]
@@ -210,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     emg.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     emg.add_argument("--arms", nargs="+", choices=("sft", "r1zero"), default=["sft", "r1zero"])
     emg.add_argument("--steps", type=int, help="GRPO steps (default: the profile's rl_steps)")
+    emg.add_argument("--jobs", type=int, default=1, help="runs at a time, one thread each")
     emg.add_argument(
         "--world", choices=("countdown", "search"), default="countdown",
         help="countdown (writes data/runs/emergence) or the search world "

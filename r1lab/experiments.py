@@ -331,17 +331,48 @@ def emergence_study(
     arms: Sequence[str] = tuple(STARTS),
     progress: bool = True,
     world: str | World = "countdown",
+    jobs: int = 1,
     **overrides: Any,
 ) -> dict[str, dict[str, Any]]:
-    """Every arm for every seed, one after another (finished runs are skipped, an
-    interrupted one resumes). Returns each run's ``eval.json`` by folder name."""
+    """Every arm for every seed (finished runs are skipped, an interrupted one resumes),
+    one after another or ``jobs`` at a time in separate processes with one thread each.
+    Returns each run's ``eval.json`` by folder name."""
     from tqdm.auto import tqdm
 
-    jobs = [(arm, seed) for arm in arms for seed in seeds]
+    if not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a positive integer (got {jobs!r})")
+    world = get_world(world).name
+    work = [(arm, seed) for arm in arms for seed in seeds]
     summaries = {}
-    for arm, seed in tqdm(jobs, desc="emergence runs", unit="run", disable=not progress):
-        run_dir = emergence_run_dir(out, arm, seed)
-        summaries[run_dir.name] = emergence_run(
-            cfg.replace(seed=seed), arm, run_dir, progress=progress, world=world, **overrides
-        )
-    return summaries
+    if jobs == 1:
+        for arm, seed in tqdm(work, desc="emergence runs", unit="run", disable=not progress):
+            run_dir = emergence_run_dir(out, arm, seed)
+            summaries[run_dir.name] = emergence_run(
+                cfg.replace(seed=seed), arm, run_dir, progress=progress, world=world, **overrides
+            )
+        return summaries
+    import concurrent.futures as cf
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    bar = tqdm(total=len(work), desc="emergence runs", unit="run", disable=not progress)
+    with cf.ProcessPoolExecutor(jobs, mp_context=context, initializer=_one_thread) as pool:
+        futures = {
+            pool.submit(
+                emergence_run, cfg.replace(seed=seed), arm, emergence_run_dir(out, arm, seed),
+                progress=False, world=world, **overrides,
+            ): emergence_run_dir(out, arm, seed).name
+            for arm, seed in work
+        }  # fmt: skip
+        for future in cf.as_completed(futures):
+            summaries[futures[future]] = future.result()
+            bar.update(1)
+            bar.write(f"{futures[future]} finished")
+    bar.close()
+    return {name: summaries[name] for name in futures.values()}
+
+
+def _one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)

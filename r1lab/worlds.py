@@ -7,8 +7,8 @@
   the target, so a blind guess is right about 1 time in 20; every value on the way stays
   at most 99, so each step is arithmetic the model does reliably. Checking is cheap by
   construction: an attempt writes its result beside the target (``33 vs 17 no``), a
-  comparison the base model's corpus teaches. Most cold-start traces answer straight
-  away; a minority search (check, "wait", another chain) until the check says ``ok``.
+  comparison the base model's corpus teaches. Most cold-start traces answer at sight;
+  a minority search (compute, check, "wait", the next chain) until the check says ``ok``.
 
 A world names its task spec, its held-out file, its checkpoint folders, the pretraining
 corpus mix and the cold start's trace style. Everything downstream (pretraining, the
@@ -38,6 +38,7 @@ class World:
     max_wrong: int = 5  # search style: wrong attempts at most before the solution
     max_new_tokens: int = 96  # completion budget for RL and held-out sampling
     max_positions: int = 512  # the model's context (positions) when pretrained
+    study_steps: int | None = None  # GRPO steps of the shipped emergence study (None: profile)
 
     def __post_init__(self) -> None:
         if self.trace_style not in TRACE_STYLES:
@@ -76,9 +77,10 @@ SEARCH = World(
     },
     trace_style="search",
     search_rate=0.15,
-    max_wrong=5,
-    max_new_tokens=448,
+    max_wrong=6,
+    max_new_tokens=480,
     max_positions=1024,
+    study_steps=200,
 )
 
 WORLDS: dict[str, World] = {w.name: w for w in (COUNTDOWN, SEARCH)}

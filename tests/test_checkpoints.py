@@ -1,5 +1,6 @@
 """Building the shipped checkpoints, their cards, and the checkpoints in data/."""
 
+import dataclasses
 import hashlib
 import json
 import subprocess
@@ -113,3 +114,36 @@ def test_shipped_cards_describe_the_shipped_weights(name):
 
 def test_the_sft_card_names_its_base():
     assert read_card(CHECKPOINTS_DIR / "sft")["base"].endswith("base")
+
+
+def test_the_search_world_builds_into_its_own_folders_with_its_gates(tmp_path):
+    from r1lab.checkpoints import SEARCH_EVAL, SEARCH_PRETRAIN, SEARCH_SFT
+
+    tiny = BuildSettings(
+        pretrain=dataclasses.replace(
+            SEARCH_PRETRAIN, corpus_docs=300, steps=3, batch_size=4, block_size=64
+        ),
+        sft=dataclasses.replace(SEARCH_SFT, examples=16, epochs=1, batch_size=8),
+        evaluation=dataclasses.replace(SEARCH_EVAL, n_problems=4, max_new_tokens=24, probes=8),
+    )
+    cards = build(tmp_path, tiny, device="cpu", progress=False, log=lambda _: None)
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == [
+        "search-base",
+        "search-sft",
+    ]
+    sft = read_card(tmp_path / "search-sft")
+    assert sft["name"] == "search-sft" and sft["base"] == "search-base"
+    assert sft["built_by"] == "r1lab checkpoints --world search --only sft"
+    assert [t["target"] for t in sft["targets"]] == [t for t, _ in _targets("search-sft")]
+    for key in ("search_rate", "attempts", "effective_retry_rate", "truncated_rate"):
+        assert key in sft["evaluation"]
+    assert "search:" in format_card(cards["sft"])
+    # The search world's models see long contexts: 1,024 positions.
+    config = json.loads((tmp_path / "search-base" / "config.json").read_text())
+    assert config["max_position_embeddings"] == 1024
+
+
+def test_the_world_one_build_settings_are_unchanged_by_the_search_world():
+    assert BuildSettings.with_seed(0) == BuildSettings()
+    search = BuildSettings.with_seed(3, "search")
+    assert search.world.name == "search" and search.pretrain.seed == search.sft.seed == 3

@@ -342,19 +342,20 @@ def write_search_trace(
 ) -> str:
     """A cold-start completion for the search world, in one of two modes.
 
-    * **direct** (probability ``1 - search_rate``): one attempt, the solution, computed
-      step by step and answered without a check, the way a confident solver writes it:
-      ``<think>3+4=7,7*5=35,35-2=33</think><answer>(3+4)*5-2</answer>``.
-    * **search**: a first guess 1 to ``max_wrong`` places before the solution in the
-      search's fixed order (:func:`search_order`), then every candidate chain after it in
-      that order: each computed, compared with the target (``… vs 17 no``) and followed by
-      "wait", until the solution, compared and ``ok``, which is the answer. The order is
-      the one a person works through by hand: keep the first steps, change the last
-      operator, then the one before it. So a search never tries a chain twice, and what
-      comes next is always clear.
+    * **direct** (probability ``1 - search_rate``): the answer at sight, with no
+      calculation and no check: ``<think>(3+4)*5-2</think><answer>(3+4)*5-2</answer>``.
+      The choice of mode comes before any calculation, so it cannot depend on whether
+      the first guess is right.
+    * **search**: candidate chains in the search's fixed order (:func:`search_order`),
+      starting 0 to ``max_wrong`` places before the solution and going round from the
+      last chain to the first: each computed step by step, compared with the target
+      (``… vs 17 no``) and followed by "wait", until the solution, compared and ``ok``,
+      which is the answer. The order is the one a person works through by hand: keep the
+      first steps, change the last operator, then the one before. So a search never
+      tries a chain twice, and what comes next is always clear.
 
-    The search is the rare long mode RL can up-weight: only the check and the retry turn
-    a wrong first guess into a right answer.
+    The search is the rare long mode RL can up-weight: only computing, checking and
+    retrying turn a wrong guess into a right answer.
     """
     if not 0.0 <= search_rate <= 1.0:
         raise ValueError(f"search_rate must be between 0 and 1 (got {search_rate})")
@@ -367,18 +368,13 @@ def write_search_trace(
     end = rng.choice(solutions)
     solution = pool[end]
     if rng.random() >= search_rate:
-        steps = ",".join(str(s) for s in solution.steps())
-        return f"<think>{steps}</think><answer>{solution}</answer>"
-    # The search runs up to the first solution after its first guess.
-    start = max(0, end - rng.randint(1, max_wrong))
+        return f"<think>{solution}</think><answer>{solution}</answer>"
+    start = end - min(rng.randint(0, max_wrong), len(pool) - 1)
     tried = []
-    for expr in pool[start:]:
-        tried.append(expr)
-        if expr.value == problem.target:
+    for i in range(start, start + len(pool)):  # round the order from start
+        tried.append(pool[i % len(pool)])
+        if tried[-1].value == problem.target:
             break
-    if len(tried) == 1:  # the solution is first in the order: the search starts after it
-        rest = pool[end + 1 : end + 1 + rng.randint(1, max_wrong)] + pool[:end]
-        tried = [e for e in rest if e.value != problem.target][:max_wrong] + [solution]
     think = " wait ".join(checked_attempt(e, problem.target) for e in tried)
     return f"<think>{think}</think><answer>{tried[-1]}</answer>"
 
