@@ -79,6 +79,7 @@ benchmarks: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/sampling.py
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/checkpoints.py
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/grpo_speed.py
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/search_world.py
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/rewards.py
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/notebooks.py
 

@@ -303,11 +303,16 @@ _TITLES = {
     "superficial_retry_rate": "share with a superficial retry",
     "harmful_retry_rate": "share with a harmful retry",
     "active_rate": "completions that moved the model",
+    "checked_rate": "share that computes and checks (searches)",
+    "step_accuracy": "steps computed right",
+    "copied_target_rate": "checks that copy the target",
+    "truncated_rate": "share cut off by the budget",
 }
 _RATES = {
     "accuracy", "effective_retry_rate", "retry_rate", "honest_check_rate", "wait_rate",
     "accuracy_if_retried", "accuracy_if_not_retried", "supported_rate",
     "unsuccessful_retry_rate", "superficial_retry_rate", "harmful_retry_rate", "active_rate",
+    "checked_rate", "step_accuracy", "copied_target_rate", "truncated_rate",
 }  # fmt: skip
 
 

@@ -25,6 +25,7 @@ from r1lab.worlds import get_world
 
 # Distinct training problems each world can supply (world 1's split holds about 1,840).
 MAX_EXAMPLES = {"countdown": 1_800, "search": 14_000}
+SPLIT_SIZES = {"countdown": "1,840", "search": "14,900"}
 
 
 def _checkpointing_field() -> str:
@@ -56,7 +57,8 @@ class SFTSettings:
         if not isinstance(self.examples, int) or not 1 <= self.examples <= most:
             raise ValueError(
                 f"examples must be an integer between 1 and {most} (got {self.examples!r}): "
-                f"the {self.world} training split holds only so many distinct problems"
+                f"the {self.world} training split holds about {SPLIT_SIZES[self.world]} "
+                "distinct problems"
             )
         if not isinstance(self.epochs, int) or not 1 <= self.epochs <= 100:
             raise ValueError(f"epochs must be an integer between 1 and 100 (got {self.epochs!r})")

@@ -12,11 +12,13 @@ from r1lab.experiments import (
     EMERGENCE_DIR,
     HELDOUT_EVERY,
     HELDOUT_FILE,
+    SEARCH_EMERGENCE_DIR,
     SHIPPED_RUNS_DIR,
     STARTS,
     WATCH_FILE,
     WATCH_PROMPTS,
     _rewrite_from,
+    emergence_dir,
     emergence_run,
     emergence_study,
 )
@@ -139,3 +141,37 @@ def test_a_shipped_run_is_complete(path):
     else:  # R1-Zero: the base model never writes the format, so nothing is ever rewarded
         assert all(m["reward"] == 0.0 for m in run.metrics)
         assert summary["after"]["pass@1"] == 0.0
+
+
+# ------------------------------------------------------------------ the search world
+
+SEARCH_SHIPPED = SHIPPED_RUNS_DIR / SEARCH_EMERGENCE_DIR
+SEARCH_KEYS = BEHAVIOUR_KEYS + ("checked_rate", "copied_target_rate", "step_accuracy")
+
+
+def test_a_search_world_run_starts_from_its_own_models_and_measures_searches(tmp_path):
+    cfg = RunConfig.from_profile("smoke")
+    run_dir = tmp_path / "sft-seed0"
+    summary = emergence_run(cfg, "sft", run_dir, progress=False, world="search", steps=2,
+                            max_new_tokens=24)  # fmt: skip
+    assert summary["world"] == "search" and summary["settings"]["max_new_tokens"] == 24
+    for key in ("pass@16", "search_rate", "attempts", "honest_check_rate", "truncated_rate"):
+        assert key in summary["before"] and key in summary["after"], key
+    run = load_run(run_dir)
+    for key in SEARCH_KEYS:
+        assert key in run.metrics[0], key
+    watch = [json.loads(line) for line in (run_dir / WATCH_FILE).read_text().splitlines()]
+    assert all(len(r["numbers"]) == 4 for r in watch)  # the search world's held-out problems
+    # The same folder asked for world 1 is not mistaken for this finished run.
+    assert (
+        emergence_dir("search") == SEARCH_EMERGENCE_DIR
+        and emergence_dir("countdown") == EMERGENCE_DIR
+    )
+
+
+def test_the_search_world_budget_is_the_worlds_unless_asked_otherwise(tmp_path):
+    from r1lab.worlds import SEARCH
+
+    assert SEARCH.max_new_tokens >= 2 * 200  # long searches fit
+    with pytest.raises(ValueError, match="unknown world"):
+        emergence_run(RunConfig.from_profile("smoke"), "sft", tmp_path, world="mars")
