@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -22,6 +23,7 @@ from r1lab.checkpoints import CHECKPOINTS_DIR
 from r1lab.data import countdown_dataset, load_eval
 from r1lab.grpo import GRPOSettings
 from r1lab.models import load, pick_device
+from r1lab.paths import REPO_ROOT
 from r1lab.rollouts import sample
 from r1lab.worlds import SEARCH
 
@@ -76,7 +78,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     model, tokenizer = load(args.model, device=str(device))
-    print(f"search world, {args.model}, {device}, {torch.get_num_threads()} threads")
+    shown = Path(args.model).resolve()
+    shown = shown.relative_to(REPO_ROOT) if shown.is_relative_to(REPO_ROOT) else shown.name
+    print(f"search world, {shown}, {device}, {torch.get_num_threads()} threads")
     for budget in (96, SEARCH.max_new_tokens):
         s = sampling_speed(model, tokenizer, 16, 8, budget)
         print(

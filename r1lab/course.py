@@ -30,7 +30,7 @@ CHAPTERS: tuple[Chapter, ...] = (
     Chapter("04_rewards", "Rewards", "How do we score a completion without a human?"),
     Chapter("05_grpo_from_scratch", "GRPO from scratch", "What is GRPO, exactly?"),
     Chapter("06_grpo_with_trl", "GRPO with TRL", "How do practitioners run it?"),
-    Chapter("07_emergence", "Emergence", "Do longer reasoning and 'aha' moments appear?"),
+    Chapter("07_emergence", "Emergence", "When does RL make a model think longer?"),
     Chapter("08_why_rl", "Why RL", "Is it the negative samples, the diversity, the cold start?"),
     Chapter("09_scale_up", "Scale up", "How do I run this on a real model and GPUs?"),
 )

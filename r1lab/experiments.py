@@ -376,3 +376,69 @@ def _one_thread() -> None:
     import torch
 
     torch.set_num_threads(1)
+
+
+# ------------------------------------------------------------------ the search world's targets
+
+
+def aha_threshold(metrics: Sequence[dict[str, Any]], window: int = 25) -> float:
+    """The share of completions with an effective retry that counts as a habit for a run:
+    25 %, or twice its own share over the first ``window`` steps, whichever is higher."""
+    first = [m["effective_retry_rate"] for m in metrics[:window]]
+    return max(0.25, 2 * sum(first) / len(first)) if first else 0.25
+
+
+def search_targets(
+    summaries: Sequence[dict[str, Any]],
+    metrics: Sequence[Sequence[dict[str, Any]]],
+    data_attempts: float,
+) -> list[dict[str, Any]]:
+    """The search world's targets, per seed, from each run's ``eval.json`` (``summaries``)
+    and its per-step ``metrics``: held-out length ≥ 1.5× its start, held-out attempts
+    above the cold-start data's ``data_attempts``, held-out effective retries ≥ 25 % and
+    ≥ 3× the start, pass@1 up, pass@16 not down by more than 5 points, checks honest
+    ≥ 95 % at every step, an aha step (:func:`aha_threshold`). Each row: ``target``,
+    ``values`` (one per seed, formatted) and ``met`` (true for every seed)."""
+    from r1lab.behaviors import aha_step
+
+    if len(summaries) != len(metrics):
+        raise ValueError(f"{len(summaries)} summaries but {len(metrics)} runs of metrics")
+    before = [s["before"] for s in summaries]
+    after = [s["after"] for s in summaries]
+    pairs = list(zip(before, after, strict=True))
+    honest = [
+        min((m["honest_check_rate"] for m in run if m.get("honest_check_rate") is not None),
+            default=0.0)
+        for run in metrics
+    ]  # fmt: skip
+    ahas = []
+    for run in metrics:
+        steps = [m["step"] for m in run]
+        shares = [m["effective_retry_rate"] for m in run]
+        ahas.append(aha_step(steps, shares, aha_threshold(run), window=25))
+    rows = [
+        ("held-out length ≥ 1.5× its start",
+         [a["mean_length"] / b["mean_length"] for b, a in pairs], lambda v: v >= 1.5, "{:.2f}×"),
+        (f"held-out attempts above the cold-start data's {data_attempts:.2f}",
+         [a["attempts"] for a in after], lambda v: v > data_attempts, "{:.2f}"),
+        ("held-out effective retries ≥ 25 % at the end",
+         [a["effective_retry_rate"] for a in after], lambda v: v >= 0.25, "{:.1%}"),
+        ("held-out effective retries ≥ 3× the start",
+         [a["effective_retry_rate"] / max(b["effective_retry_rate"], 1e-9) for b, a in pairs],
+         lambda v: v >= 3, "{:.1f}×"),
+        ("held-out pass@1 rises", [a["pass@1"] - b["pass@1"] for b, a in pairs],
+         lambda v: v > 0, "{:+.1%}"),
+        ("held-out pass@16 falls by at most 5 points",
+         [a["pass@16"] - b["pass@16"] for b, a in pairs], lambda v: v >= -0.05, "{:+.1%}"),
+        ("checks honest ≥ 95 % at every step (lowest)", honest, lambda v: v >= 0.95, "{:.1%}"),
+    ]  # fmt: skip
+    out = [
+        {"target": what, "values": [fmt.format(v) for v in values], "met": all(map(ok, values))}
+        for what, values, ok, fmt in rows
+    ]
+    out.append({
+        "target": "an aha step in every seed",
+        "values": ["none" if a is None else f"step {a}" for a in ahas],
+        "met": all(a is not None for a in ahas),
+    })  # fmt: skip
+    return out

@@ -80,7 +80,7 @@ SEARCH = World(
     max_wrong=6,
     max_new_tokens=480,
     max_positions=1024,
-    study_steps=200,
+    study_steps=100,
 )
 
 WORLDS: dict[str, World] = {w.name: w for w in (COUNTDOWN, SEARCH)}

@@ -105,7 +105,34 @@ def test_shipped_checkpoints_meet_their_targets_and_load_without_r1lab(name):
     assert done.stdout.startswith("LlamaForCausalLM")
 
 
-@pytest.mark.parametrize("name", NAMES)
+SEARCH_NAMES = ("search-base", "search-sft")
+
+
+@pytest.mark.parametrize("name", SEARCH_NAMES)
+def test_shipped_search_checkpoints_load_without_r1lab_and_record_their_gates(name):
+    path = CHECKPOINTS_DIR / name
+    card = read_card(path)
+    # The card says which gates hold; a missed gate is reported there, not hidden.
+    assert card["targets"] == check_targets(name, card["evaluation"])
+    assert card["evaluation"]["settings"]["world"] == "search"
+    code = (
+        "import sys; from transformers import AutoModelForCausalLM; "
+        f"m = AutoModelForCausalLM.from_pretrained({str(path)!r}); "
+        "assert 'r1lab' not in sys.modules; print(m.config.max_position_embeddings)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "1024"
+
+
+def test_the_search_cold_start_checks_honestly_and_searches_in_a_minority():
+    e = read_card(CHECKPOINTS_DIR / "search-sft")["evaluation"]
+    assert e["honest_check_rate"] >= 0.95
+    assert 0.05 <= e["search_rate"] <= 0.40
+    assert read_card(CHECKPOINTS_DIR / "search-base")["evaluation"]["pass@8"] > 0
+
+
+@pytest.mark.parametrize("name", NAMES + SEARCH_NAMES)
 def test_shipped_cards_describe_the_shipped_weights(name):
     assert read_card(CHECKPOINTS_DIR / name)["weights_sha256"] == weights_digest(
         CHECKPOINTS_DIR / name
