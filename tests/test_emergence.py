@@ -175,3 +175,73 @@ def test_the_search_world_budget_is_the_worlds_unless_asked_otherwise(tmp_path):
     assert SEARCH.max_new_tokens >= 2 * 200  # long searches fit
     with pytest.raises(ValueError, match="unknown world"):
         emergence_run(RunConfig.from_profile("smoke"), "sft", tmp_path, world="mars")
+
+
+def _summary(before, after):
+    return {"before": before, "after": after}
+
+
+def test_the_search_targets_are_read_per_seed_from_the_logs():
+    from r1lab.experiments import aha_threshold, search_targets
+
+    before = {"mean_length": 60.0, "attempts": 2.0, "effective_retry_rate": 0.04,
+              "pass@1": 0.2, "pass@16": 0.8}  # fmt: skip
+    grown = {"mean_length": 150.0, "attempts": 5.0, "effective_retry_rate": 0.3,
+             "pass@1": 0.3, "pass@16": 0.78}  # fmt: skip
+    shrunk = {**grown, "mean_length": 50.0, "pass@16": 0.6}
+    steps = [{"step": i + 1, "effective_retry_rate": 0.05 if i < 25 else 0.4,
+              "honest_check_rate": 0.99} for i in range(100)]  # fmt: skip
+    flat = [{**m, "effective_retry_rate": 0.05, "honest_check_rate": 0.9} for m in steps]
+    assert aha_threshold(steps) == 0.25 and aha_threshold(flat) == 0.25
+    assert aha_threshold([{"effective_retry_rate": 0.2}]) == pytest.approx(0.4)
+    rows = {r["target"]: r for r in search_targets([_summary(before, grown)], [steps], 1.5)}
+    assert all(r["met"] for r in rows.values()), rows
+    # the 25-step average of 0.05s then 0.4s first reaches 25 % with 15 of the 0.4s in it
+    assert rows["an aha step in every seed"]["values"] == ["step 40"]
+    assert rows["held-out length ≥ 1.5× its start"]["values"] == ["2.50×"]
+    two = search_targets([_summary(before, grown), _summary(before, shrunk)], [steps, flat], 1.5)
+    missed = {r["target"] for r in two if not r["met"]}
+    assert missed == {
+        "held-out length ≥ 1.5× its start",
+        "held-out pass@16 falls by at most 5 points",
+        "checks honest ≥ 95 % at every step (lowest)",
+        "an aha step in every seed",
+    }
+    with pytest.raises(ValueError, match="1 summaries but 2 runs"):
+        search_targets([_summary(before, grown)], [steps, flat], 1.5)
+
+
+SEARCH_RUNS = sorted(SEARCH_SHIPPED.glob("*-seed*"))
+
+
+def test_the_search_study_is_shipped_for_three_seeds_of_both_arms():
+    assert [p.name for p in SEARCH_RUNS] == sorted(
+        f"{arm}-seed{s}" for arm in STARTS for s in range(3)
+    )
+    assert not list(SEARCH_SHIPPED.rglob(CHECKPOINT_FILE))
+    size = sum(f.stat().st_size for f in SEARCH_SHIPPED.rglob("*") if f.is_file())
+    assert size < 10_000_000, f"{size / 1e6:.1f} MB: keep the shipped runs small"
+
+
+@pytest.mark.parametrize("path", SEARCH_RUNS, ids=lambda p: p.name)
+def test_a_shipped_search_run_is_complete(path):
+    from r1lab.worlds import SEARCH
+
+    summary = json.loads((path / "eval.json").read_text())
+    steps = SEARCH.study_steps
+    assert summary["world"] == "search" and summary["settings"]["steps"] == steps
+    assert summary["settings"]["max_new_tokens"] == SEARCH.max_new_tokens
+    run = load_run(path)
+    assert [m["step"] for m in run.metrics] == list(range(1, steps + 1))
+    for key in SEARCH_KEYS:
+        assert all(key in m for m in run.metrics), key
+    heldout = [json.loads(line) for line in (path / HELDOUT_FILE).read_text().splitlines()]
+    assert [r["step"] for r in heldout] == list(range(0, steps + 1, HELDOUT_EVERY))
+    assert "pass@16" in summary["before"] and "pass@16" in summary["after"]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_r1_zero_in_the_search_world_starts_learning_from_rare_rewards(seed):
+    run = load_run(SEARCH_SHIPPED / f"r1zero-seed{seed}")
+    assert any(m["reward"] > 0 for m in run.metrics)  # unlike world 1's, it gets going
+    assert run.metrics[-1]["format_rate"] > run.metrics[0]["format_rate"]
