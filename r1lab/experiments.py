@@ -62,17 +62,15 @@ def heldout_scores(
         "format": sampled.format_rate,
         "mean_length": sampled.mean_length,
     }
+    texts = [t for group in sampled.texts for t in group]
+    per_text = [row for row in rows for _ in range(num_samples)]
     if with_behaviors:
         from r1lab.behaviors import data_rates
 
-        texts = [t for group in sampled.texts for t in group]
-        per_text = [row for row in rows for _ in range(num_samples)]
         scores.update(data_rates(texts, per_text))
     if with_search:
         from r1lab.behaviors import search_rates
 
-        texts = [t for group in sampled.texts for t in group]
-        per_text = [row for row in rows for _ in range(num_samples)]
         scores.update(search_rates(texts, per_text), truncated_rate=sampled.truncated_rate)
     return scores
 
