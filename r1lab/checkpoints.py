@@ -10,8 +10,6 @@ on the held-out file, and whether the course's targets hold.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import platform
 import shutil
 import time
@@ -23,14 +21,15 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from r1lab.data import load_eval
-from r1lab.models import count_parameters, load, pick_device, save
+from r1lab.models import CARD_FILE, count_parameters, load, pick_device, save
 from r1lab.paths import DATA_DIR
 from r1lab.pretrain import PretrainConfig, pretrain
 from r1lab.sft import SFTSettings, cold_start
+from r1lab.storage import read_json, sha256_file, write_json
 from r1lab.worlds import SEARCH, World, get_world
 
 CHECKPOINTS_DIR = DATA_DIR / "checkpoints"
-CARD = "card.json"
+CARD = CARD_FILE
 NAMES = ("base", "sft")
 
 
@@ -156,8 +155,9 @@ def evaluate_checkpoint(
 
 
 def weights_digest(path: str | Path) -> str:
-    """SHA-256 of a checkpoint's ``model.safetensors``: ties a card to its weights."""
-    return hashlib.sha256((Path(path) / "model.safetensors").read_bytes()).hexdigest()
+    """SHA-256 of a checkpoint's ``model.safetensors``: ties a card to its weights
+    (:func:`r1lab.models.load` checks it)."""
+    return sha256_file(Path(path) / "model.safetensors")
 
 
 def check_targets(name: str, evaluation: dict) -> list[dict]:
@@ -165,9 +165,7 @@ def check_targets(name: str, evaluation: dict) -> list[dict]:
 
 
 def write_card(path: Path, card: dict) -> Path:
-    path = Path(path) / CARD
-    path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
-    return path
+    return write_json(Path(path) / CARD, card)
 
 
 def read_card(path: str | Path) -> dict:
@@ -175,7 +173,7 @@ def read_card(path: str | Path) -> dict:
     file = Path(path) / CARD
     if not file.is_file():
         raise FileNotFoundError(f"no {CARD} in {path}: rebuild it with `r1lab checkpoints`")
-    return json.loads(file.read_text())
+    return read_json(file, remedy="rebuild it with `r1lab checkpoints`")
 
 
 def _card(
@@ -221,6 +219,7 @@ def _evaluate_saved(
 ) -> dict:
     """Save, then evaluate what was saved: the card describes the files a learner loads,
     not the trainer's in-memory model (whose settings a trainer may have changed)."""
+    (Path(out) / CARD).unlink(missing_ok=True)  # it describes the weights being replaced
     save(model.to("cpu"), tokenizer, out)
     saved, saved_tokenizer = load(out, device=str(pick_device(device)))
     return evaluate_checkpoint(saved, saved_tokenizer, settings.evaluation, progress)

@@ -3,16 +3,67 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from r1lab.config import PROFILES
+from r1lab.config import ENV_PREFIX, PROFILES, RunConfig
+
+# Commands whose interrupted runs continue where they stopped when started again.
+RESUMABLE = ("grpo", "emergence", "sweep")
+OVERWRITE_HELP = (
+    "replace a finished run with other settings in the output folder; without it such a "
+    "run is refused"
+)
+
+
+def run_config(
+    args: argparse.Namespace,
+    default_profile: str,
+    environ: Mapping[str, str] | None = None,
+    **flags: Any,
+) -> RunConfig:
+    """A command's settings as notebooks read them (:meth:`RunConfig.from_env`): a flag given
+    on the command line, else its ``R1LAB_<FIELD>`` variable, else the command's default
+    (``default_profile``). ``flags`` adds fields from other flags (``None``: not given);
+    an unknown ``R1LAB_*`` variable is an error naming it."""
+    environ = os.environ if environ is None else environ
+    given = {name: getattr(args, name, None) for name in ("seed", "device")}
+    overrides = {name: value for name, value in {**given, **flags}.items() if value is not None}
+    profile = (
+        getattr(args, "profile", None)
+        or environ.get(ENV_PREFIX + "PROFILE", "").strip()
+        or default_profile
+    )
+    return RunConfig.from_env(environ, profile=profile, **overrides)
+
+
+def check_writable(path: str | Path) -> Path:
+    """The output folder ``path``, created if needed: an error now, before any work, if it
+    is a file or nothing can be written in it."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"{path} is a file, not a folder: choose a folder with --out")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OSError(f"cannot create the output folder {path}: {err.strerror or err}") from err
+    try:
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as err:
+        raise OSError(f"cannot write into the output folder {path}: {err.strerror or err}") from err
+    return path
 
 
 def _info(args: argparse.Namespace) -> int:
     from r1lab.env import check_versions, environment_report
 
-    for key, value in environment_report(args.device).items():
+    cfg = run_config(args, "lesson")
+    for key, value in environment_report(cfg.device).items():
         print(f"{key:14} {value}")
     bad = [c for c in check_versions() if not c.ok]
     for check in bad:
@@ -29,22 +80,22 @@ def _notebooks(args: argparse.Namespace) -> int:
 
     from r1lab.notebook_runner import course_notebooks, format_summary, run_notebook
 
+    profile = run_config(args, "lesson").profile
     paths = [Path(p) for p in args.paths] or course_notebooks()
     runs = []
-    for path in tqdm(paths, desc=f"notebooks ({args.profile})", unit="nb"):
-        runs.append(run_notebook(path, profile=args.profile, timeout=args.timeout, save=args.save))
+    for path in tqdm(paths, desc=f"notebooks ({profile})", unit="nb"):
+        runs.append(run_notebook(path, profile=profile, timeout=args.timeout, save=args.save))
     print(format_summary(runs))
     return 0
 
 
 def _eval_sets(args: argparse.Namespace) -> int:
     import filecmp
-    import tempfile
 
     from r1lab.data import EVAL_DIR, write_eval_sets
 
     if not args.check:
-        for path in write_eval_sets(args.out or EVAL_DIR):
+        for path in write_eval_sets(check_writable(args.out or EVAL_DIR)):
             print(f"wrote {path} ({len(path.read_text().splitlines())} problems)")
         return 0
     stale = []
@@ -63,11 +114,12 @@ def _eval_sets(args: argparse.Namespace) -> int:
 def _checkpoints(args: argparse.Namespace) -> int:
     from r1lab.checkpoints import CHECKPOINTS_DIR, BuildSettings, build, format_card
 
+    cfg = run_config(args, "lesson")
     cards = build(
-        args.out or CHECKPOINTS_DIR,
-        BuildSettings.with_seed(args.seed, args.world),
+        check_writable(args.out or CHECKPOINTS_DIR),
+        BuildSettings.with_seed(cfg.seed, args.world),
         only=args.only,
-        device=args.device,
+        device=cfg.device,
         progress=not args.quiet,
     )
     for card in cards.values():
@@ -77,18 +129,15 @@ def _checkpoints(args: argparse.Namespace) -> int:
 
 
 def _grpo(args: argparse.Namespace) -> int:
-    from r1lab.config import RunConfig
     from r1lab.experiments import format_summary, grpo_from_sft
     from r1lab.runlog import RUNS_DIR
 
-    overrides = {"seed": args.seed, "device": args.device}
-    if args.steps is not None:
-        overrides["rl_steps"] = args.steps
-    cfg = RunConfig.from_profile(args.profile, **overrides)
+    cfg = run_config(args, "lesson", rl_steps=args.steps)
     out = args.out or RUNS_DIR / "grpo" / f"{args.trainer}-{cfg.profile}-seed{cfg.seed}"
+    check_writable(out)
     summary = grpo_from_sft(
         cfg, out, trainer=args.trainer, keep_checkpoint=args.keep_checkpoint,
-        progress=not args.quiet,
+        progress=not args.quiet, overwrite=args.overwrite,
     )  # fmt: skip
     print(format_summary(summary))
     print(f"run log: {out}")
@@ -96,20 +145,20 @@ def _grpo(args: argparse.Namespace) -> int:
 
 
 def _emergence(args: argparse.Namespace) -> int:
-    from r1lab.config import RunConfig
-    from r1lab.experiments import SHIPPED_RUNS_DIR, emergence_dir, emergence_study
-
-    cfg = RunConfig.from_profile(args.profile, device=args.device)
-    out = args.out or SHIPPED_RUNS_DIR / emergence_dir(args.world)
+    from r1lab.experiments import emergence_dir, emergence_study
+    from r1lab.runlog import RUNS_DIR
     from r1lab.worlds import get_world
 
+    cfg = run_config(args, "full")
+    out = check_writable(args.out or RUNS_DIR / emergence_dir(args.world))
     steps = args.steps
-    if steps is None and args.profile == "full":
+    rl_steps_set = os.environ.get(ENV_PREFIX + "RL_STEPS", "").strip() != ""
+    if steps is None and cfg.profile == "full" and not rl_steps_set:
         steps = get_world(args.world).study_steps  # the shipped study's budget (or None)
     overrides = {} if steps is None else {"steps": steps}
     summaries = emergence_study(
         cfg, out, seeds=args.seeds, arms=args.arms, progress=not args.quiet, world=args.world,
-        jobs=args.jobs, **overrides,
+        jobs=args.jobs, overwrite=args.overwrite, **overrides,
     )  # fmt: skip
     for name, s in summaries.items():
         b, a = s["before"], s["after"]
@@ -123,31 +172,72 @@ def _emergence(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from r1lab.config import RunConfig
-    from r1lab.experiments import SHIPPED_RUNS_DIR
+    from r1lab.runlog import RUNS_DIR
     from r1lab.sweep import ARMS, SWEEP_DIR, run_sweep
 
     unknown = [arm for arm in args.arms or () if arm not in ARMS]
     if unknown:
-        print(f"r1lab sweep: unknown arm {unknown[0]!r}: choose from {', '.join(ARMS)}",
-              file=sys.stderr)  # fmt: skip
-        return 2
-    cfg = RunConfig.from_profile(args.profile, device=args.device)
-    out = args.out or SHIPPED_RUNS_DIR / SWEEP_DIR
+        raise ValueError(f"unknown arm {unknown[0]!r}: choose from {', '.join(ARMS)}")
+    cfg = run_config(args, "full")
+    out = check_writable(args.out or RUNS_DIR / SWEEP_DIR)
     results = run_sweep(
         cfg, out, arms=args.arms or tuple(ARMS), seeds=args.seeds, steps=args.steps, jobs=args.jobs,
-        progress=not args.quiet,
+        progress=not args.quiet, overwrite=args.overwrite,
     )  # fmt: skip
     print(f"{len(results)} runs finished: {out}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="r1lab", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    """Run ``r1lab`` with ``argv``; return the exit status (2: an error, 130: interrupted)."""
+    import torch
 
-    info = sub.add_parser("info", help="versions, device, cores, memory; warn on untested versions")
-    info.add_argument("--device", default="auto")
+    from r1lab.env import set_threads
+
+    args = _parser().parse_args(argv)
+    threads = torch.get_num_threads()
+    try:
+        set_threads()
+        return args.func(args)
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        if args.command in RESUMABLE:
+            note = "run the same command again to resume from the last checkpoint"
+        else:
+            note = "nothing to resume"
+        print(f"r1lab {args.command}: interrupted; {note}", file=sys.stderr)
+        return 130
+    except (ValueError, OSError, TypeError) as err:  # FileNotFoundError is an OSError
+        if args.debug:
+            raise
+        print(f"r1lab {args.command}: error: {err or type(err).__name__}", file=sys.stderr)
+        return 2
+    finally:
+        torch.set_num_threads(threads)  # a caller in Python keeps its own setting
+
+
+def _parser() -> argparse.ArgumentParser:
+    # Flags that a R1LAB_<FIELD> variable can also set default to None: a flag given on
+    # the command line wins, then the variable, then the command's own default.
+    parser = argparse.ArgumentParser(
+        prog="r1lab",
+        description=__doc__,
+        epilog="Settings also come from R1LAB_<FIELD> variables (R1LAB_SEED=3, "
+        "R1LAB_LEARNING_RATE=1e-4; see r1lab.config.RunConfig), below the flags given; "
+        "R1LAB_THREADS sets torch's threads (default 1).",
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an error, not only its message"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    profile_help = "budget (default: {}, or R1LAB_PROFILE)"
+    device_help = "auto, cpu, cuda, cuda:N or mps (default: auto, or R1LAB_DEVICE)"
+
+    info = sub.add_parser(
+        "info", help="versions, device, cores, threads, memory; warn on untested versions"
+    )
+    info.add_argument("--device", help=device_help)
     info.set_defaults(func=_info)
 
     nbs = sub.add_parser(
@@ -155,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         help="execute course notebooks headless; print time and peak memory of each",
     )
     nbs.add_argument("paths", nargs="*", help="notebooks to run (default: all in notebooks/)")
-    nbs.add_argument("--profile", choices=PROFILES, default="lesson")
+    nbs.add_argument("--profile", choices=PROFILES, help=profile_help.format("lesson"))
     nbs.add_argument("--timeout", type=int, default=1200, help="seconds allowed per cell")
     nbs.add_argument(
         "--save", action="store_true", help="write the outputs back into the notebooks"
@@ -176,14 +266,14 @@ def main(argv: list[str] | None = None) -> int:
         help="rebuild data/checkpoints/base and sft (pretraining, SFT cold start, cards)",
     )
     cks.add_argument("--out", type=Path, help="folder to write to (default: data/checkpoints)")
-    cks.add_argument("--seed", type=int, default=0)
+    cks.add_argument("--seed", type=int, help="default: 0, or R1LAB_SEED")
     cks.add_argument("--only", choices=("base", "sft"), help="rebuild one of the two")
     cks.add_argument(
         "--world", choices=("countdown", "search"), default="countdown",
         help="which world's models: countdown (data/checkpoints/base, sft) or search "
         "(data/checkpoints/search-base, search-sft)",
     )  # fmt: skip
-    cks.add_argument("--device", default="auto")
+    cks.add_argument("--device", help=device_help)
     cks.add_argument("--quiet", action="store_true", help="no progress bars")
     cks.set_defaults(func=_checkpoints)
 
@@ -191,11 +281,13 @@ def main(argv: list[str] | None = None) -> int:
         "grpo",
         help="GRPO from data/checkpoints/sft in a profile's budget, measured before and after",
     )
-    grpo.add_argument("--profile", choices=PROFILES, default="lesson")
-    grpo.add_argument("--seed", type=int, default=0)
+    grpo.add_argument("--profile", choices=PROFILES, help=profile_help.format("lesson"))
+    grpo.add_argument("--seed", type=int, help="default: 0, or R1LAB_SEED")
     grpo.add_argument("--trainer", choices=("r1lab", "trl"), default="r1lab")
-    grpo.add_argument("--steps", type=int, help="GRPO steps (default: the profile's rl_steps)")
-    grpo.add_argument("--device", default="auto")
+    grpo.add_argument(
+        "--steps", type=int, help="GRPO steps (default: the profile's rl_steps, or R1LAB_RL_STEPS)"
+    )
+    grpo.add_argument("--device", help=device_help)
     grpo.add_argument(
         "--out", type=Path, help="run folder (default: runs/grpo/<trainer>-<profile>-seed<N>)"
     )
@@ -203,35 +295,47 @@ def main(argv: list[str] | None = None) -> int:
         "--keep-checkpoint", action="store_true",
         help="keep the final training state (12 MB) so the run can be extended",
     )  # fmt: skip
+    grpo.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     grpo.add_argument("--quiet", action="store_true", help="no progress bars")
     grpo.set_defaults(func=_grpo)
 
     emg = sub.add_parser(
         "emergence",
         help="the emergence study: GRPO from the cold start and from the base model (R1-Zero), "
-        "per seed, with retries counted at every step (writes data/runs/emergence)",
+        "per seed, with retries counted at every step (writes runs/emergence; the shipped "
+        "study is regenerated with --out data/runs/emergence)",
     )
-    emg.add_argument("--profile", choices=PROFILES, default="full")
+    emg.add_argument("--profile", choices=PROFILES, help=profile_help.format("full"))
     emg.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     emg.add_argument("--arms", nargs="+", choices=("sft", "r1zero"), default=["sft", "r1zero"])
-    emg.add_argument("--steps", type=int, help="GRPO steps (default: the profile's rl_steps)")
+    emg.add_argument(
+        "--steps", type=int,
+        help="GRPO steps (default: the profile's rl_steps, or R1LAB_RL_STEPS; in the full "
+        "profile the world's study budget)",
+    )  # fmt: skip
     emg.add_argument("--jobs", type=int, default=1, help="runs at a time, one thread each")
     emg.add_argument(
         "--world", choices=("countdown", "search"), default="countdown",
-        help="countdown (writes data/runs/emergence) or the search world "
-        "(writes data/runs/emergence-search)",
+        help="countdown (writes runs/emergence) or the search world (writes "
+        "runs/emergence-search)",
     )  # fmt: skip
-    emg.add_argument("--device", default="auto")
-    emg.add_argument("--out", type=Path, help="folder for the runs (default: data/runs/emergence)")
+    emg.add_argument("--device", help=device_help)
+    emg.add_argument(
+        "--out", type=Path,
+        help="folder for the runs (default: runs/emergence, or runs/emergence-search for the "
+        "search world)",
+    )  # fmt: skip
+    emg.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     emg.add_argument("--quiet", action="store_true", help="no progress bars")
     emg.set_defaults(func=_emergence)
 
     swp = sub.add_parser(
         "sweep",
         help="why RL and not more SFT: every arm (SFT, rejection sampling, GRPO and its "
-        "variants) per seed on the same update budget (writes data/runs/sweep)",
+        "variants) per seed on the same update budget (writes runs/sweep; the shipped "
+        "sweep is regenerated with --out data/runs/sweep)",
     )
-    swp.add_argument("--profile", choices=PROFILES, default="full")
+    swp.add_argument("--profile", choices=PROFILES, help=profile_help.format("full"))
     swp.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     # Arms are checked in _sweep: importing r1lab.sweep here would slow every command.
     swp.add_argument(
@@ -240,13 +344,12 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     swp.add_argument("--steps", type=int, help="updates per run (default: the profile's)")
     swp.add_argument("--jobs", type=int, default=2, help="runs at a time, one thread each")
-    swp.add_argument("--device", default="auto")
-    swp.add_argument("--out", type=Path, help="folder for the sweep (default: data/runs/sweep)")
+    swp.add_argument("--device", help=device_help)
+    swp.add_argument("--out", type=Path, help="folder for the sweep (default: runs/sweep)")
+    swp.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     swp.add_argument("--quiet", action="store_true", help="no progress bar")
     swp.set_defaults(func=_sweep)
-
-    args = parser.parse_args(argv)
-    return args.func(args)
+    return parser
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 ``smoke`` runs every notebook in seconds (CI), ``lesson`` fits a learner's laptop (the
 default), ``full`` is for the long runs that produce the shipped results.
 Any field can also be overridden from the environment as ``R1LAB_<FIELD>``
-(``R1LAB_SEED=3``, ``R1LAB_DEVICE=cpu``).
+(``R1LAB_SEED=3``, ``R1LAB_DEVICE=cpu``); notebooks and the ``r1lab`` command read them the
+same way. ``R1LAB_THREADS`` is the one ``R1LAB_`` variable that is not a field: it sets the
+process's torch threads (:func:`r1lab.env.set_threads`), not a run's budget.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ DEFAULT_PROFILE = "lesson"
 DEVICES = ("auto", "cpu", "cuda", "mps")
 MODEL_PRESETS = ("tiny", "small")
 ENV_PREFIX = "R1LAB_"
+THREADS_VARIABLE = ENV_PREFIX + "THREADS"
+# R1LAB_ variables that are no RunConfig field: settings of the process, read where they apply.
+PROCESS_VARIABLES = (THREADS_VARIABLE,)
 
 
 @dataclass(frozen=True)
@@ -71,10 +76,14 @@ class RunConfig:
         unknown = sorted(
             key
             for key in environ
-            if key.startswith(ENV_PREFIX) and key[len(ENV_PREFIX) :].lower() not in _FIELD_TYPES
+            if key.startswith(ENV_PREFIX)
+            and key[len(ENV_PREFIX) :].lower() not in _FIELD_TYPES
+            and key not in PROCESS_VARIABLES
         )
         if unknown:
-            known = ", ".join(ENV_PREFIX + name.upper() for name in _FIELD_TYPES)
+            known = ", ".join(
+                [*(ENV_PREFIX + name.upper() for name in _FIELD_TYPES), *PROCESS_VARIABLES]
+            )
             raise ValueError(f"unknown variable {unknown[0]}: the known ones are {known}")
         profile = environ.get(ENV_PREFIX + "PROFILE", "").strip() or DEFAULT_PROFILE
         profile = overrides.pop("profile", profile)

@@ -8,7 +8,6 @@ checkpoint), and notebook 05 measures its model with :func:`heldout_scores`.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,11 +18,22 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from r1lab.checkpoints import CHECKPOINTS_DIR, EvalSettings
 from r1lab.config import RunConfig
 from r1lab.data import countdown_dataset, load_eval
-from r1lab.grpo import CHECKPOINT_FILE, GRPOSettings
+from r1lab.grpo import CHECKPOINT_FILE, GRPOSettings, load_checkpoint
 from r1lab.models import load, pick_device, set_seed
 from r1lab.paths import DATA_DIR
 from r1lab.rewards import countdown_reward
 from r1lab.rollouts import evaluate, greedy_accuracy, user_text
+from r1lab.runlog import CONFIG_FILE, METRICS_FILE, SAMPLES_FILE
+from r1lab.storage import (
+    CorruptFileError,
+    exclusive,
+    guard_finished,
+    read_json,
+    read_jsonl,
+    settings_differ,
+    write_json,
+    write_jsonl,
+)
 from r1lab.worlds import World, get_world
 
 SHIPPED_RUNS_DIR = DATA_DIR / "runs"
@@ -31,6 +41,53 @@ EVAL_FILE = "eval.json"
 TRAIN_PROMPTS = 1800  # the RL prompts: (nearly) the whole training split
 EVAL_SEED = EvalSettings().seed  # the cards' seed: "before" matches the SFT card
 TRAINERS = ("r1lab", "trl")
+# What a run folder holds; replacing a finished run (overwrite=True) removes these first.
+RUN_FILES = (EVAL_FILE, CONFIG_FILE, METRICS_FILE, SAMPLES_FILE, CHECKPOINT_FILE,
+             "watch.jsonl", "heldout.jsonl")  # fmt: skip
+
+
+def finished_run(
+    run_dir: Path,
+    settings: GRPOSettings,
+    same_kind: Callable[[dict[str, Any]], bool],
+    overwrite: bool = False,
+) -> dict[str, Any] | None:
+    """What to do with ``run_dir`` before training into it (``same_kind(summary)`` says
+    whether a saved ``eval.json`` is of the same kind of run: arm, world, trainer).
+
+    Returns the finished run's summary when it was trained with these settings: nothing to
+    do. Returns None, to train, when the folder holds no finished run, or its checkpoint
+    resumes with these settings (a run extended), or ``overwrite`` asks to replace what is
+    there (its files are removed first). Any other finished run is refused with
+    :class:`r1lab.storage.FinishedRunError`: no command silently replaces results."""
+    done = run_dir / EVAL_FILE
+    summary: dict[str, Any] = {}
+    if done.exists():
+        try:
+            summary = read_json(done, remedy="delete it, or pass --overwrite, to run again")
+        except CorruptFileError:
+            if not overwrite:
+                raise
+    saved = summary.get("settings", {})
+    if summary and same_kind(summary) and settings.same_as(saved):
+        return summary
+    if overwrite:
+        for name in RUN_FILES:
+            (run_dir / name).unlink(missing_ok=True)
+        return None
+    if not summary:
+        return None  # nothing finished here: a fresh run, or an interrupted one resumes
+    if not same_kind(summary):
+        what = "another kind of run: " + ", ".join(
+            f"{k} {summary.get(k)!r}" for k in ("arm", "world", "trainer") if k in summary
+        )
+    else:
+        full = {**GRPOSettings().to_dict(), **saved}  # fields added since: their defaults
+        what = f"other settings: {settings_differ(full, settings.to_dict())}"
+    # A finished run kept its checkpoint (keep_checkpoint): it can be extended.
+    extending = same_kind(summary) and load_checkpoint(run_dir, settings) is not None
+    guard_finished(done, extending, overwrite, what)
+    return None
 
 
 def heldout_scores(
@@ -83,19 +140,39 @@ def grpo_from_sft(
     keep_checkpoint: bool = False,
     progress: bool = True,
     on_step: Callable[[dict[str, Any]], None] | None = None,
+    overwrite: bool = False,
     **overrides: Any,
 ) -> dict[str, Any]:
     """Train the shipped cold-start model with GRPO (``trainer`` ``r1lab`` or ``trl``) in
     the budget of ``cfg``'s profile, and measure it on ``cfg.n_eval`` held-out problems
     before and after. Writes the run log and ``eval.json`` to ``run_dir``; an interrupted
-    run resumes there. Returns what ``eval.json`` holds."""
+    run resumes there, a finished one with the same settings is returned as it is, and
+    one with other settings is refused unless ``overwrite`` (:func:`finished_run`).
+    Returns what ``eval.json`` holds."""
     if trainer not in TRAINERS:
         raise ValueError(f"trainer must be one of {', '.join(TRAINERS)} (got {trainer!r})")
     run_dir = Path(run_dir)
+    settings = GRPOSettings.from_run_config(cfg, **overrides)
+    with exclusive(run_dir):  # one writer per run folder
+        same_kind = lambda saved: saved.get("trainer") == trainer  # noqa: E731
+        summary = finished_run(run_dir, settings, same_kind, overwrite)
+        if summary is not None:
+            return summary
+        return _grpo_from_sft(cfg, run_dir, settings, trainer, keep_checkpoint, progress, on_step)
+
+
+def _grpo_from_sft(
+    cfg: RunConfig,
+    run_dir: Path,
+    settings: GRPOSettings,
+    trainer: str,
+    keep_checkpoint: bool,
+    progress: bool,
+    on_step: Callable[[dict[str, Any]], None] | None,
+) -> dict[str, Any]:
     set_seed(cfg.seed)
     device = pick_device(cfg.device)
     model, tokenizer = load(CHECKPOINTS_DIR / "sft", device=str(device))
-    settings = GRPOSettings.from_run_config(cfg, **overrides)
     rows = list(load_eval("countdown", cfg.n_eval, chat=True))
     measure = dict(temperature=settings.temperature, max_new_tokens=settings.max_new_tokens)
 
@@ -125,7 +202,7 @@ def grpo_from_sft(
         "wall_seconds_this_call": wall,
         "resumed_from": result.resumed_from,
     }
-    (run_dir / EVAL_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    write_json(run_dir / EVAL_FILE, summary)
     if not keep_checkpoint:
         (run_dir / CHECKPOINT_FILE).unlink(missing_ok=True)
     return summary
@@ -181,9 +258,8 @@ def emergence_run_dir(root: str | Path, arm: str, seed: int) -> Path:
 
 def _rewrite_from(path: Path, step: int, new: list[dict]) -> None:
     """Keep the rows of ``path`` before ``step`` (a resumed run logs again), add ``new``."""
-    old = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
-    kept = [r for r in map(json.loads, old) if r["step"] < step]
-    path.write_text("".join(json.dumps(r) + "\n" for r in kept + new), encoding="utf-8")
+    kept = [r for r in read_jsonl(path) if r["step"] < step]
+    write_jsonl(path, kept + new)
 
 
 class _Watcher:
@@ -227,6 +303,14 @@ class _Watcher:
             self.heldout(metrics["step"])
 
 
+def emergence_settings(cfg: RunConfig, world: str | World, **overrides: Any) -> GRPOSettings:
+    """The GRPO settings of an emergence run in ``cfg``'s budget and ``world``."""
+    defaults: dict[str, Any] = {"samples_per_log": 8}
+    if get_world(world).name != "countdown":
+        defaults["max_new_tokens"] = get_world(world).max_new_tokens
+    return GRPOSettings.from_run_config(cfg, **{**defaults, **overrides})
+
+
 def emergence_run(
     cfg: RunConfig,
     arm: str,
@@ -237,6 +321,7 @@ def emergence_run(
     reward_funcs: Sequence[Callable[..., list[float]]] | None = None,
     keep_checkpoint: bool = False,
     world: str | World = "countdown",
+    overwrite: bool = False,
     **overrides: Any,
 ) -> dict[str, Any]:
     """One GRPO run of the emergence study, from the cold start (``arm="sft"``, the main
@@ -246,25 +331,41 @@ def emergence_run(
     Every step logs what the completions do (:func:`r1lab.behaviors.step_metrics`), the
     greedy completions of a few held-out problems are logged every ``samples_every``
     steps (``watch.jsonl``), and ``eval.json`` holds the held-out scores and retry rates
-    before and after. A finished run (its ``eval.json`` is there) is returned as it is;
-    an interrupted one resumes.
+    before and after. A finished run with the same settings is returned as it is, an
+    interrupted one resumes, and a finished one with other settings is refused unless
+    ``overwrite`` (:func:`finished_run`).
     """
-    from r1lab.behaviors import step_metrics
-
     if arm not in STARTS:
         raise ValueError(f"arm must be one of {', '.join(STARTS)} (got {arm!r})")
     run_dir = Path(run_dir)
     world = get_world(world)
-    defaults = {"samples_per_log": 8}
-    if world.name != "countdown":
-        defaults["max_new_tokens"] = world.max_new_tokens
-    settings = GRPOSettings.from_run_config(cfg, **{**defaults, **overrides})
-    done = run_dir / EVAL_FILE
-    if done.exists():
-        summary = json.loads(done.read_text(encoding="utf-8"))
-        same_run = summary.get("arm") == arm and summary.get("world", "countdown") == world.name
-        if same_run and settings.same_as(summary.get("settings", {})):
+    settings = emergence_settings(cfg, world, **overrides)
+
+    def same_kind(saved: dict[str, Any]) -> bool:
+        return saved.get("arm") == arm and saved.get("world", "countdown") == world.name
+
+    with exclusive(run_dir):  # one writer per run folder
+        summary = finished_run(run_dir, settings, same_kind, overwrite)
+        if summary is not None:
             return summary
+        return _emergence_run(
+            cfg, arm, run_dir, settings, world, progress, on_step, reward_funcs, keep_checkpoint
+        )
+
+
+def _emergence_run(
+    cfg: RunConfig,
+    arm: str,
+    run_dir: Path,
+    settings: GRPOSettings,
+    world: World,
+    progress: bool,
+    on_step: Callable[[dict[str, Any]], None] | None,
+    reward_funcs: Sequence[Callable[..., list[float]]] | None,
+    keep_checkpoint: bool,
+) -> dict[str, Any]:
+    from r1lab.behaviors import step_metrics
+
     set_seed(cfg.seed)
     device = pick_device(cfg.device)
     model, tokenizer = load(start_checkpoint(world, arm), device=str(device))
@@ -315,7 +416,7 @@ def emergence_run(
         "train_seconds": sum(m["step_time_s"] for m in result.history),
         "resumed_from": result.resumed_from,
     }
-    done.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    write_json(run_dir / EVAL_FILE, summary)
     if not keep_checkpoint:
         (run_dir / CHECKPOINT_FILE).unlink(missing_ok=True)
     return summary
@@ -330,24 +431,35 @@ def emergence_study(
     progress: bool = True,
     world: str | World = "countdown",
     jobs: int = 1,
+    overwrite: bool = False,
     **overrides: Any,
 ) -> dict[str, dict[str, Any]]:
     """Every arm for every seed (finished runs are skipped, an interrupted one resumes),
     one after another or ``jobs`` at a time in separate processes with one thread each.
-    Returns each run's ``eval.json`` by folder name."""
+    A finished run with other settings is refused before anything trains, unless
+    ``overwrite``. Returns each run's ``eval.json`` by folder name."""
     from tqdm.auto import tqdm
 
     if not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be a positive integer (got {jobs!r})")
     world = get_world(world).name
     work = [(arm, seed) for arm in arms for seed in seeds]
+    if not overwrite:  # refuse now, not an hour into the study
+        for arm, seed in work:
+            c = cfg.replace(seed=seed)
+            finished_run(
+                emergence_run_dir(out, arm, seed), emergence_settings(c, world, **overrides),
+                lambda saved, arm=arm: saved.get("arm") == arm
+                and saved.get("world", "countdown") == world,
+            )  # fmt: skip
     summaries = {}
     if jobs == 1:
         for arm, seed in tqdm(work, desc="emergence runs", unit="run", disable=not progress):
             run_dir = emergence_run_dir(out, arm, seed)
             summaries[run_dir.name] = emergence_run(
-                cfg.replace(seed=seed), arm, run_dir, progress=progress, world=world, **overrides
-            )
+                cfg.replace(seed=seed), arm, run_dir, progress=progress, world=world,
+                overwrite=overwrite, **overrides,
+            )  # fmt: skip
         return summaries
     import concurrent.futures as cf
     import multiprocessing
@@ -358,7 +470,7 @@ def emergence_study(
         futures = {
             pool.submit(
                 emergence_run, cfg.replace(seed=seed), arm, emergence_run_dir(out, arm, seed),
-                progress=False, world=world, **overrides,
+                progress=False, world=world, overwrite=overwrite, **overrides,
             ): emergence_run_dir(out, arm, seed).name
             for arm, seed in work
         }  # fmt: skip
@@ -371,9 +483,13 @@ def emergence_study(
 
 
 def _one_thread() -> None:
+    """A worker of a study: one thread, and it exits when the command that started it dies."""
     import torch
 
+    from r1lab.storage import die_with_parent
+
     torch.set_num_threads(1)
+    die_with_parent()
 
 
 # ------------------------------------------------------------------ the search world's targets

@@ -26,12 +26,13 @@ sampling seed are functions of ``(seed, step)`` alone.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import math
-import os
 import random
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,7 @@ from r1lab.config import RunConfig
 from r1lab.rewards import countdown_reward, format_reward
 from r1lab.rollouts import Rollouts, completion_logprobs, sample
 from r1lab.runlog import RunLog
+from r1lab.storage import exclusive, load_state, save_state
 
 LOSS_TYPES = ("grpo", "dr_grpo", "dapo")
 # What a completion's advantage is: reward - group mean (GRPO); that, but never below 0
@@ -387,68 +389,80 @@ def train(
     )
 
     log = RunLog(run_dir) if run_dir is not None else None
-    start, skipped, history = 0, 0, []
-    if log is not None:
-        state = load_checkpoint(log.path, settings)
-        if state is not None:
-            start, skipped = state["step"], state["skipped_steps"]
-            if start > settings.steps:
-                raise ValueError(
-                    f"{log.path} holds a checkpoint at step {start}, past steps="
-                    f"{settings.steps}: ask for at least {start} steps, or use a new run folder"
-                )
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            _set_rng_state(state["rng"])
-            if ref_model is not None and state.get("ref_model") is not None:
-                ref_model.load_state_dict(state["ref_model"])
-        history = log.start(settings.to_dict() | {"reward_funcs": names}, keep_until=start)
+    # One writer per run folder: a second process is refused, and the OS frees the lock
+    # if this one dies.
+    with exclusive(log.path) if log is not None else contextlib.nullcontext():
+        start, skipped, history = 0, 0, []
+        if log is not None:
+            state = load_checkpoint(log.path, settings)
+            if state is not None:
+                start, skipped = state["step"], state["skipped_steps"]
+                if start > settings.steps:
+                    raise ValueError(
+                        f"{log.path} holds a checkpoint at step {start}, past steps="
+                        f"{settings.steps}: ask for at least {start} steps, or use a new run folder"
+                    )
+                _warn_if_schedule_changes(state["settings"], settings, start)
+                model.load_state_dict(state["model"])
+                optimizer.load_state_dict(state["optimizer"])
+                scheduler.load_state_dict(state["scheduler"])
+                # The rate of the next update, from this run's schedule: the saved one is
+                # the old schedule's when the run was extended to another length.
+                for group, base in zip(optimizer.param_groups, scheduler.base_lrs, strict=True):
+                    group["lr"] = base * learning_rate_factor(scheduler.last_epoch, settings)
+                _set_rng_state(state["rng"])
+                if ref_model is not None and state.get("ref_model") is not None:
+                    ref_model.load_state_dict(state["ref_model"])
+            history = log.start(settings.to_dict() | {"reward_funcs": names}, keep_until=start)
 
-    last: Rollouts | None = None
-    told_zero_std = False
-    bar = tqdm(total=settings.steps, initial=start, desc="GRPO", unit="step", disable=not progress)
-    try:
-        for step in range(start, settings.steps):
-            t0 = time.perf_counter()
-            batch = [rows[i] for i in prompt_batch(len(rows), settings, step)]
-            metrics, last, rewards, ok = _step(
-                model, tokenizer, batch, settings, step, optimizer, scheduler, ref_model,
-                reward_funcs, weights, names, source,
-            )  # fmt: skip
-            skipped += 0 if ok else 1
-            if extra_metrics is not None:
-                per_completion = [row for row in batch for _ in range(last.group_size)]
-                metrics.update(extra_metrics(last.texts, per_completion, last.lengths.tolist()))
-            if not ok:
-                bar.write(
-                    f"step {step + 1}: the loss or a gradient was not finite, so the update "
-                    f"was skipped ({skipped} so far); the weights are unchanged"
+        last: Rollouts | None = None
+        told_zero_std = False
+        bar = tqdm(
+            total=settings.steps, initial=start, desc="GRPO", unit="step", disable=not progress
+        )
+        try:
+            for step in range(start, settings.steps):
+                t0 = time.perf_counter()
+                batch = [rows[i] for i in prompt_batch(len(rows), settings, step)]
+                metrics, last, rewards, ok = _step(
+                    model, tokenizer, batch, settings, step, optimizer, scheduler, ref_model,
+                    reward_funcs, weights, names, source,
+                )  # fmt: skip
+                skipped += 0 if ok else 1
+                if extra_metrics is not None:
+                    per_completion = [row for row in batch for _ in range(last.group_size)]
+                    metrics.update(extra_metrics(last.texts, per_completion, last.lengths.tolist()))
+                if not ok:
+                    bar.write(
+                        f"step {step + 1}: the loss or a gradient was not finite, so the update "
+                        f"was skipped ({skipped} so far); the weights are unchanged"
+                    )
+                nothing = metrics["frac_reward_zero_std"] == 1.0 and metrics["active_rate"] == 0
+                if nothing and not told_zero_std:
+                    told_zero_std = True
+                    bar.write(ZERO_STD_NOTE.format(step=step + 1))
+                metrics.update(step=step + 1, skipped_steps=skipped)
+                metrics["step_time_s"] = time.perf_counter() - t0
+                history.append(metrics)
+                if log is not None:
+                    log.append_metrics(metrics)
+                    if (step + 1) % settings.samples_every == 0 or step == 0:
+                        log.append_samples(step + 1, _samples(last, rewards, batch, settings))
+                    if (step + 1) % settings.checkpoint_every == 0 or step + 1 == settings.steps:
+                        save_checkpoint(
+                            log.path, model, optimizer, scheduler, step + 1, skipped, settings,
+                            ref_model if settings.beta > 0 else None,
+                        )  # fmt: skip
+                bar.update(1)
+                bar.set_postfix(
+                    reward=f"{metrics['reward']:.2f}", length=f"{metrics['length']:.0f}"
                 )
-            nothing = metrics["frac_reward_zero_std"] == 1.0 and metrics["active_rate"] == 0
-            if nothing and not told_zero_std:
-                told_zero_std = True
-                bar.write(ZERO_STD_NOTE.format(step=step + 1))
-            metrics.update(step=step + 1, skipped_steps=skipped)
-            metrics["step_time_s"] = time.perf_counter() - t0
-            history.append(metrics)
-            if log is not None:
-                log.append_metrics(metrics)
-                if (step + 1) % settings.samples_every == 0 or step == 0:
-                    log.append_samples(step + 1, _samples(last, rewards, batch, settings))
-                if (step + 1) % settings.checkpoint_every == 0 or step + 1 == settings.steps:
-                    save_checkpoint(
-                        log.path, model, optimizer, scheduler, step + 1, skipped, settings,
-                        ref_model if settings.beta > 0 else None,
-                    )  # fmt: skip
-            bar.update(1)
-            bar.set_postfix(reward=f"{metrics['reward']:.2f}", length=f"{metrics['length']:.0f}")
-            if on_step is not None:
-                on_step(metrics)
-    finally:
-        bar.close()
-        model.eval()
-    return GRPOResult(history, last, skipped, start, log.path if log else None)
+                if on_step is not None:
+                    on_step(metrics)
+        finally:
+            bar.close()
+            model.eval()
+        return GRPOResult(history, last, skipped, start, log.path if log else None)
 
 
 def _step(
@@ -526,7 +540,7 @@ def _step(
             ref_logprobs = torch.cat([logprobs_of(ref_model, part) for part in chunks])
 
     model.train()
-    learning_rate = scheduler.get_last_lr()[0]  # the rate this step's first update uses
+    learning_rate = optimizer.param_groups[0]["lr"]  # the rate this step's first update uses
     applied, losses, stats, grad_norms, entropy_sum = 0, [], [], [], 0.0
     for _ in range(s.mu):
         optimizer.zero_grad(set_to_none=True)
@@ -668,7 +682,8 @@ def save_checkpoint(
     settings: GRPOSettings,
     ref_model: PreTrainedModel | None = None,
 ) -> Path:
-    """Write the whole training state atomically (a crash mid-write keeps the old one)."""
+    """Write the whole training state atomically (a crash mid-write keeps the old one),
+    with a checksum that :func:`load_checkpoint` verifies."""
     path = Path(run_dir) / CHECKPOINT_FILE
     state = {
         "step": step,
@@ -680,10 +695,7 @@ def save_checkpoint(
         "rng": _rng_state(),
         "ref_model": ref_model.state_dict() if ref_model is not None else None,
     }
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-    return path
+    return save_state(state, path)
 
 
 def load_checkpoint(run_dir: str | Path, settings: GRPOSettings) -> dict[str, Any] | None:
@@ -692,9 +704,33 @@ def load_checkpoint(run_dir: str | Path, settings: GRPOSettings) -> dict[str, An
     path = Path(run_dir) / CHECKPOINT_FILE
     if not path.exists():
         return None
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = load_state(
+        path, f"delete {path.name} to restart this run from its beginning (or use a new folder)"
+    )
     check_resumable(state["settings"], settings, path)
     return state
+
+
+def _warn_if_schedule_changes(saved: dict[str, Any], settings: GRPOSettings, step: int) -> None:
+    """A run resumed with another ``steps`` keeps the updates it made, then follows the
+    linear decay of the *new* length from the resume point: the learning rate jumps there
+    and the whole run matches neither schedule. Say so, with numbers."""
+    old_steps = saved.get("steps", settings.steps)
+    if old_steps == settings.steps or settings.lr_schedule != "linear":
+        return
+    before = dataclasses.replace(settings, steps=old_steps)
+    at = step * settings.mu
+    was = settings.learning_rate * learning_rate_factor(max(at - 1, 0), before)
+    now = settings.learning_rate * learning_rate_factor(at, settings)
+    warnings.warn(
+        f"resuming at step {step} a run started with steps={old_steps} as a run of "
+        f"steps={settings.steps}: its learning rate decays linearly to 0 at the new end, so "
+        f"it goes from {was:.2g} (last update) to {now:.2g} (next update) and the run's "
+        "schedule matches neither length (each step's rate is in metrics.jsonl). For a clean "
+        f"{settings.steps}-step schedule, start in a new run folder; or use "
+        "lr_schedule='constant' for runs you mean to extend.",
+        stacklevel=3,
+    )
 
 
 # Settings a resumed run may change: the budget, how often it logs, and the micro-batch size

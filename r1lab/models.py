@@ -22,6 +22,7 @@ from transformers import (
 )
 from transformers import set_seed as _hf_set_seed
 
+from r1lab.storage import CorruptFileError, read_json, sha256_file
 from r1lab.tokenizer import build_tokenizer, check_text
 
 # hidden size, MLP width, layers, heads. "tiny" is ~1 M parameters, "small" ~5 M.
@@ -40,6 +41,7 @@ PRESETS: dict[str, dict[str, int]] = {
     ),
 }
 DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu")
+CARD_FILE = "card.json"  # what a shipped model was built with and its weights' SHA-256
 
 
 def set_seed(seed: int) -> None:
@@ -134,6 +136,7 @@ def load(
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         _check_model_directory(path)
+        check_weights(path)
         # A local model of a few MB loads in a blink: no progress bar for it.
         with quiet_progress():
             model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, **kwargs)
@@ -163,6 +166,25 @@ def quiet_progress() -> Iterator[None]:
             hf_logging.enable_progress_bar()
         if was[1]:
             ds_logging.enable_progress_bar()
+
+
+def check_weights(path: str | Path) -> None:
+    """When ``path`` has a card (``card.json``, as r1lab's shipped models do), check that
+    ``model.safetensors`` still has the SHA-256 the card recorded: a few changed bytes load
+    without error in ``from_pretrained`` and give silently wrong results."""
+    path = Path(path)
+    card_file, weights = path / CARD_FILE, path / "model.safetensors"
+    if not card_file.is_file() or not weights.is_file():
+        return
+    card = read_json(card_file, remedy="restore it, or rebuild the model with `r1lab checkpoints`")
+    want = card.get("weights_sha256") if isinstance(card, dict) else None
+    if want and sha256_file(weights) != want:
+        rebuild = card.get("built_by", "r1lab checkpoints")
+        raise CorruptFileError(
+            f"{weights} is corrupted: its SHA-256 differs from the one in {card_file}. "
+            f"Restore it (`git checkout -- {weights.name}` inside {path.name}/ for a shipped "
+            f"model) or rebuild it with `{rebuild}`"
+        )
 
 
 def _check_model_directory(path: Path) -> None:

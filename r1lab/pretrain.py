@@ -13,7 +13,6 @@ Documents are wrapped in ``<s>…</s>``, concatenated and cut into blocks of
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import random
 import time
@@ -26,6 +25,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from r1lab.data import pretraining_corpus
 from r1lab.models import PRESETS, create_model, pick_device, set_seed
+from r1lab.storage import load_state, save_state, write_json
 from r1lab.tokenizer import build_tokenizer
 from r1lab.worlds import get_world
 
@@ -121,7 +121,7 @@ def pretrain(
     start, elapsed, losses = 0, 0.0, []
     state_path = Path(work_dir) / STATE_FILE if work_dir is not None else None
     if state_path is not None and state_path.exists():
-        state = torch.load(state_path, map_location=target, weights_only=False)
+        state = load_state(state_path, f"delete {state_path.name} to start pretraining over")
         if state["config"] != cfg.to_dict():
             raise ValueError(
                 f"{state_path} belongs to a run with different settings; delete it to start over"
@@ -161,8 +161,7 @@ def pretrain(
         done = step + 1
         if state_path is not None and (done % cfg.checkpoint_every == 0 or done == cfg.steps):
             state_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = state_path.with_suffix(".tmp")
-            torch.save(
+            save_state(  # atomic and checksummed: never a half-written or damaged state
                 {
                     "config": cfg.to_dict(),
                     "model": model.state_dict(),
@@ -173,9 +172,8 @@ def pretrain(
                     "python_rng": random.getstate(),
                     "torch_rng": torch.get_rng_state(),
                 },
-                tmp,
+                state_path,
             )
-            tmp.replace(state_path)  # never leave a half-written state behind
     bar.close()
     model.eval()
     summary = {
@@ -191,4 +189,4 @@ def pretrain(
 
 
 def save_summary(summary: dict, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(summary, indent=2) + "\n")
+    write_json(path, summary)

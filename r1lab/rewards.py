@@ -7,8 +7,9 @@ with exact ``Fraction`` arithmetic. Every check is linear in the input, so no co
 however long or nasty, takes more than a few milliseconds; none raises.
 
 The reward functions have TRL's signature, ``fn(completions, **columns) -> list[float]``,
-and accept plain strings or chat-message lists, so the same functions serve the
-from-scratch GRPO loop and ``trl.GRPOTrainer``.
+and accept completions as plain strings or chat-message lists, so the same functions serve
+the from-scratch GRPO loop and ``trl.GRPOTrainer``. ``completions`` and every column are
+lists, one entry per completion: a bare string is refused, not scored letter by letter.
 """
 
 from __future__ import annotations
@@ -296,17 +297,41 @@ def check_arithmetic(completion: object, answer: int) -> Verdict:
 # ---------------------------------------------------------------------------- TRL rewards
 
 
-def _column(name: str, values: object, n: int) -> list:
-    """A dataset column as a list (lists, tuples and ``datasets`` columns are fine)."""
-    ok = not isinstance(values, (str, bytes, dict)) and hasattr(values, "__len__")
-    if not ok or len(values) != n:
-        got = len(values) if ok else type(values).__name__
-        raise ValueError(f"{name} must be a list with one entry per completion ({n}), got {got}")
+def _as_list(reward: str, name: str, values: object) -> list:
+    """One batch argument of a reward function as a list: the completions, or a dataset
+    column (lists, tuples and ``datasets`` columns are fine). A bare string, bytes or a
+    single dict is refused: iterating it would score one character (or key) at a time."""
+    if isinstance(values, (str, bytes, bytearray, dict)) or not (
+        hasattr(values, "__len__") and hasattr(values, "__iter__")
+    ):
+        if name == "completions":
+            what = "a list of completions, one per sample"
+            hint = f"; to score one completion, pass it in a list: {reward}([completion])"
+        else:
+            what = "a list with one entry per completion"
+            hint = f"; for one completion, pass {name}=[value]"
+        raise TypeError(f"{reward}: {name} must be {what}, got a {type(values).__name__}{hint}")
     return list(values)
+
+
+def _batch(reward: str, completions: object, **columns: object) -> tuple[list, dict[str, list]]:
+    """The completions and the dataset columns a reward function reads, as lists of the
+    same length; the one place the reward functions check their arguments."""
+    completions = _as_list(reward, "completions", completions)
+    n = len(completions)
+    lists = {}
+    for name, values in columns.items():
+        lists[name] = _as_list(reward, name, values)
+        if len(lists[name]) != n:
+            raise ValueError(
+                f"{reward}: {name} must have one entry per completion ({n}), got {len(lists[name])}"
+            )
+    return completions, lists
 
 
 def format_reward(completions: Sequence[object], **kwargs: object) -> list[float]:
     """1.0 for each completion that is exactly ``<think>…</think><answer>…</answer>``."""
+    completions, _ = _batch("format_reward", completions)
     return [1.0 if parse_completion(c).ok else 0.0 for c in completions]
 
 
@@ -321,13 +346,16 @@ def countdown_reward(
     An optional ``integer_only`` column (one bool per completion) applies the classic rule
     that no intermediate value may be a fraction; by default exact rationals are fine.
     """
-    n = len(completions)
-    numbers, target = _column("numbers", numbers, n), _column("target", target, n)
-    integer_only = kwargs.get("integer_only")
-    flags = [False] * n if integer_only is None else _column("integer_only", integer_only, n)
+    columns = {"numbers": numbers, "target": target}
+    if kwargs.get("integer_only") is not None:
+        columns["integer_only"] = kwargs["integer_only"]
+    completions, cols = _batch("countdown_reward", completions, **columns)
+    flags = cols.get("integer_only") or [False] * len(completions)
     return [
         check_countdown(c, nums, t, bool(flag)).reward
-        for c, nums, t, flag in zip(completions, numbers, target, flags, strict=True)
+        for c, nums, t, flag in zip(
+            completions, cols["numbers"], cols["target"], flags, strict=True
+        )
     ]
 
 
@@ -335,8 +363,8 @@ def arithmetic_reward(
     completions: Sequence[object], answer: Sequence[int], **kwargs: object
 ) -> list[float]:
     """1.0 for each well-formed completion whose answer is the right whole number."""
-    answers = _column("answer", answer, len(completions))
-    return [check_arithmetic(c, a).reward for c, a in zip(completions, answers, strict=True)]
+    completions, cols = _batch("arithmetic_reward", completions, answer=answer)
+    return [check_arithmetic(c, a).reward for c, a in zip(completions, cols["answer"], strict=True)]
 
 
 def answer_steps(answer: str) -> list[tuple[int, str, int, int]] | None:
@@ -379,10 +407,9 @@ def shown_work_reward(
     """1.0 for each right answer (as :func:`countdown_reward`) that the think text shows
     being found: :func:`shown_work_ok`. A right answer behind wrong sums or a dishonest
     "ok" scores 0. Retries and length are neither paid nor charged for."""
-    n = len(completions)
-    targets = _column("target", target, n)
-    right = countdown_reward(completions, numbers, target)
+    completions, cols = _batch("shown_work_reward", completions, numbers=numbers, target=target)
+    right = countdown_reward(completions, cols["numbers"], cols["target"])
     return [
         1.0 if r == 1.0 and shown_work_ok(c, t) else 0.0
-        for c, t, r in zip(completions, targets, right, strict=True)
+        for c, t, r in zip(completions, cols["target"], right, strict=True)
     ]

@@ -13,8 +13,6 @@ write the same files, so the same plots read either.
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,43 +20,10 @@ from typing import Any
 from datasets import Dataset
 
 from r1lab.paths import REPO_ROOT
+from r1lab.storage import append_jsonl, read_json, read_jsonl, write_json, write_jsonl
 
 RUNS_DIR = REPO_ROOT / "runs"  # where learners' own runs go (not committed)
 CONFIG_FILE, METRICS_FILE, SAMPLES_FILE = "config.json", "metrics.jsonl", "samples.jsonl"
-
-
-def _clean(value: Any) -> Any:
-    """JSON-safe: non-finite floats become None (JSON has no NaN)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    rows, lines = [], path.read_text(encoding="utf-8").splitlines()
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as err:
-            if number == len(lines):
-                break  # a run killed mid-write leaves a partial last line: ignore it
-            raise ValueError(f"{path}, line {number}: not JSON ({err.msg})") from None
-    return rows
-
-
-def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    text = "".join(json.dumps(_clean(row)) + "\n" for row in rows)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 class RunLog:
@@ -71,25 +36,20 @@ class RunLog:
     def start(self, config: dict[str, Any], keep_until: int = 0) -> list[dict[str, Any]]:
         """Write ``config.json`` and keep only the steps ``≤ keep_until`` already logged
         (what a resumed run continues from). Returns those metrics."""
-        (self.path / CONFIG_FILE).write_text(
-            json.dumps(_clean(config), indent=2) + "\n", encoding="utf-8"
-        )
+        write_json(self.path / CONFIG_FILE, config)
         kept = []
         for name in (METRICS_FILE, SAMPLES_FILE):
-            rows = [r for r in _read_jsonl(self.path / name) if r.get("step", 0) <= keep_until]
-            _write_jsonl(self.path / name, rows)
+            rows = [r for r in read_jsonl(self.path / name) if r.get("step", 0) <= keep_until]
+            write_jsonl(self.path / name, rows)
             if name == METRICS_FILE:
                 kept = rows
         return kept
 
     def append_metrics(self, metrics: dict[str, Any]) -> None:
-        with open(self.path / METRICS_FILE, "a", encoding="utf-8") as f:
-            f.write(json.dumps(_clean(metrics)) + "\n")
+        append_jsonl(self.path / METRICS_FILE, [metrics])
 
     def append_samples(self, step: int, samples: list[dict[str, Any]]) -> None:
-        with open(self.path / SAMPLES_FILE, "a", encoding="utf-8") as f:
-            for sample in samples:
-                f.write(json.dumps(_clean({"step": step, **sample})) + "\n")
+        append_jsonl(self.path / SAMPLES_FILE, [{"step": step, **s} for s in samples])
 
 
 @dataclass
@@ -117,13 +77,13 @@ def load_run(run_dir: str | Path) -> Run:
             f"(runs are written by r1lab.grpo.train and r1lab.trl_grpo.train with run_dir=...)"
         )
     config_path = path / CONFIG_FILE
-    config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.exists() else {}
+    config = read_json(config_path) if config_path.exists() else {}
     return Run(
         path.name,
         path,
         config,
-        _read_jsonl(path / METRICS_FILE),
-        _read_jsonl(path / SAMPLES_FILE),
+        read_jsonl(path / METRICS_FILE),
+        read_jsonl(path / SAMPLES_FILE),
     )
 
 

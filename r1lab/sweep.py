@@ -34,7 +34,6 @@ from its last checkpoint. The shipped results in ``data/runs/sweep/`` are its ou
 from __future__ import annotations
 
 import copy
-import json
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -48,11 +47,20 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from r1lab.checkpoints import CHECKPOINTS_DIR
 from r1lab.config import RunConfig
 from r1lab.data import countdown_dataset, load_eval
-from r1lab.experiments import EVAL_SEED, TRAIN_PROMPTS
+from r1lab.experiments import EVAL_SEED, TRAIN_PROMPTS, finished_run
 from r1lab.grpo import CHECKPOINT_FILE, GRPOSettings, k3_kl
 from r1lab.rewards import countdown_reward, parse_completion
 from r1lab.rollouts import Rollouts, completion_logprobs, pass_at_k_curve, sample, user_text
 from r1lab.sft import SFTSettings
+from r1lab.storage import (
+    CorruptFileError,
+    FinishedRunError,
+    die_with_parent,
+    exclusive,
+    load_state,
+    read_json,
+    write_json,
+)
 from r1lab.tasks import countdown
 
 SWEEP_DIR = "sweep"
@@ -319,7 +327,39 @@ def _eval_rows(cfg: RunConfig) -> list[dict]:
     return list(load_eval("countdown", cfg.n_eval, chat=True))
 
 
-def start_scores(cfg: RunConfig, start: str, root: str | Path) -> dict[str, Any]:
+def saved_start_scores(
+    cfg: RunConfig, start: str, root: str | Path, overwrite: bool = False
+) -> dict[str, Any] | None:
+    """The start model's scores already measured in ``root`` for ``cfg``'s profile, or
+    None. Scores of another measurement are refused (:class:`FinishedRunError`) unless
+    ``overwrite``: a sweep never silently replaces the shipped ones."""
+    if start not in STARTS:
+        raise ValueError(f"start must be one of {', '.join(STARTS)} (got {start!r})")
+    path = start_file(root, start)
+    if not path.exists():
+        return None
+    want = {"profile": cfg.profile, "eval_problems": cfg.n_eval, "resamples": RESAMPLES}
+    try:
+        saved = read_json(path, remedy="delete it, or pass --overwrite, to measure again")
+    except CorruptFileError:
+        if not overwrite:
+            raise
+        return None
+    if all(saved.get(k) == v for k, v in want.items()):
+        return saved
+    if not overwrite:
+        shown = ", ".join(f"{k} {saved.get(k)!r}" for k in want)
+        raise FinishedRunError(
+            f"{path} holds the scores of another measurement ({shown}) that this sweep "
+            "would replace: choose another output folder, or pass --overwrite "
+            "(overwrite=True) to replace them"
+        )
+    return None
+
+
+def start_scores(
+    cfg: RunConfig, start: str, root: str | Path, overwrite: bool = False
+) -> dict[str, Any]:
     """The held-out scores of a start model (``sft`` or ``base``), measured once per
     sweep folder and profile and then read from ``start-<start>.json``. ``resampled``
     holds the correct samples per problem of ``RESAMPLES`` more rounds of sampling with
@@ -327,14 +367,11 @@ def start_scores(cfg: RunConfig, start: str, root: str | Path) -> dict[str, Any]
     from r1lab.models import load, pick_device
     from r1lab.rollouts import evaluate
 
-    if start not in STARTS:
-        raise ValueError(f"start must be one of {', '.join(STARTS)} (got {start!r})")
+    saved = saved_start_scores(cfg, start, root, overwrite)
+    if saved is not None:
+        return saved
     path = start_file(root, start)
     want = {"profile": cfg.profile, "eval_problems": cfg.n_eval, "resamples": RESAMPLES}
-    if path.exists():
-        saved = json.loads(path.read_text(encoding="utf-8"))
-        if all(saved.get(k) == v for k, v in want.items()):
-            return saved
     model, tokenizer = load(CHECKPOINTS_DIR / STARTS[start], device=str(pick_device(cfg.device)))
     rows, n = _eval_rows(cfg), EVAL_SAMPLES[cfg.profile]
     scores = sweep_scores(
@@ -350,7 +387,7 @@ def start_scores(cfg: RunConfig, start: str, root: str | Path) -> dict[str, Any]
         resampled.append([sum(r >= 1.0 for r in group) for group in again.rewards])
     summary = {"start": start, **want, "scores": scores, "resampled": resampled}
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(summary) + "\n", encoding="utf-8")
+    write_json(path, summary, indent=None)
     return summary
 
 
@@ -363,25 +400,40 @@ def sweep_run(
     progress: bool = True,
     on_step: Callable[[dict[str, Any]], None] | None = None,
     keep_checkpoint: bool = False,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Train one arm for one seed (``cfg.seed``) and measure it on the held-out problems.
 
     Writes the run log (``metrics.jsonl`` with the retry rates of every step,
     ``samples.jsonl``) and ``eval.json`` to ``run_dir``. A finished run with the same
-    settings is returned as it is; an interrupted one resumes from its checkpoint.
+    settings is returned as it is, an interrupted one resumes from its checkpoint, and a
+    finished one with other settings is refused unless ``overwrite``
+    (:func:`r1lab.experiments.finished_run`).
     """
+    arm = _arm(arm)
+    run_dir = Path(run_dir)
+    settings = arm_settings(cfg, arm, steps)
+    with exclusive(run_dir):  # one writer per run folder
+        same_kind = lambda saved: saved.get("arm") == arm.name  # noqa: E731
+        summary = finished_run(run_dir, settings, same_kind, overwrite)
+        if summary is not None:
+            return summary
+        return _sweep_run(cfg, arm, run_dir, settings, progress, on_step, keep_checkpoint)
+
+
+def _sweep_run(
+    cfg: RunConfig,
+    arm: Arm,
+    run_dir: Path,
+    settings: GRPOSettings,
+    progress: bool,
+    on_step: Callable[[dict[str, Any]], None] | None,
+    keep_checkpoint: bool,
+) -> dict[str, Any]:
     from r1lab.behaviors import step_metrics
     from r1lab.grpo import train
     from r1lab.models import load, pick_device, set_seed
 
-    arm = _arm(arm)
-    run_dir = Path(run_dir)
-    settings = arm_settings(cfg, arm, steps)
-    done = run_dir / EVAL_FILE
-    if done.exists():
-        summary = json.loads(done.read_text(encoding="utf-8"))
-        if summary.get("arm") == arm.name and settings.same_as(summary.get("settings", {})):
-            return summary
     set_seed(cfg.seed)
     device = pick_device(cfg.device)
     model, tokenizer = load(CHECKPOINTS_DIR / STARTS[arm.start], device=str(device))
@@ -417,7 +469,7 @@ def sweep_run(
         "train_seconds": sum(m["step_time_s"] for m in result.history),
         "resumed_from": result.resumed_from,
     }
-    done.write_text(json.dumps(summary) + "\n", encoding="utf-8")
+    write_json(run_dir / EVAL_FILE, summary, indent=None)
     if not keep_checkpoint:
         (run_dir / CHECKPOINT_FILE).unlink(missing_ok=True)
     return summary
@@ -426,17 +478,22 @@ def sweep_run(
 # ---------------------------------------------------------------------------- the sweep
 
 
-def _job(cfg: RunConfig, kind: str, name: str, root: str, steps: int | None, queue: Any) -> dict:
+def _job(
+    cfg: RunConfig, kind: str, name: str, root: str, steps: int | None, queue: Any,
+    overwrite: bool = False,
+) -> dict:  # fmt: skip
     """One job of the sweep (a start model's scores, or a run), in a worker process."""
     if kind == "start":
-        return start_scores(cfg, name, root)
+        return start_scores(cfg, name, root, overwrite)
 
     def tell(metrics: dict[str, Any]) -> None:
         if queue is not None:
             queue.put(1)
 
     run_dir = run_dir_of(root, name, cfg.seed)
-    return sweep_run(cfg, name, run_dir, steps=steps, progress=False, on_step=tell)
+    return sweep_run(
+        cfg, name, run_dir, steps=steps, progress=False, on_step=tell, overwrite=overwrite
+    )
 
 
 class _BarQueue:
@@ -450,7 +507,9 @@ class _BarQueue:
 
 
 def _one_thread() -> None:
+    """A worker of the sweep: one thread, and it exits when the command that started it dies."""
     torch.set_num_threads(1)
+    die_with_parent()
 
 
 def run_sweep(
@@ -462,11 +521,13 @@ def run_sweep(
     steps: int | None = None,
     jobs: int = 2,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """Every arm for every seed, ``jobs`` runs at a time (one thread each), after the
-    start models' scores. Finished runs are skipped, an interrupted one resumes; a bar
-    counts the training steps of the whole sweep. Returns each run's ``eval.json`` by
-    folder name."""
+    start models' scores. Finished runs are skipped, an interrupted one resumes; a
+    finished run with other settings is refused before anything trains, unless
+    ``overwrite``. A bar counts the training steps of the whole sweep. Returns each
+    run's ``eval.json`` by folder name."""
     import concurrent.futures as cf
     import multiprocessing
 
@@ -483,9 +544,14 @@ def run_sweep(
     work += [("run", name, cfg.replace(seed=seed)) for name in arms for seed in seeds]
     left = 0
     for kind, name, c in work:
+        if kind == "start" and not overwrite:  # refuse now, not an hour into the sweep
+            saved_start_scores(c, name, root)
         if kind == "run":
             settings = arm_settings(c, name, steps)
-            left += settings.steps - _steps_done(run_dir_of(root, name, c.seed), settings)
+            run_dir = run_dir_of(root, name, c.seed)
+            if not overwrite:  # refuse now, not an hour into the sweep
+                finished_run(run_dir, settings, lambda saved, n=name: saved.get("arm") == n)
+            left += settings.steps - _steps_done(run_dir, settings)
     bar = tqdm(total=left, desc="sweep", unit="step", disable=not progress)
     results: dict[str, dict[str, Any]] = {}
     t0 = time.perf_counter()
@@ -508,16 +574,22 @@ def run_sweep(
             torch.set_num_threads(1)
             try:
                 for kind, name, c in work:
-                    finished(kind, name, c, _job(c, kind, name, root, steps, _BarQueue(bar)))
+                    finished(
+                        kind, name, c, _job(c, kind, name, root, steps, _BarQueue(bar), overwrite)
+                    )
             finally:
                 torch.set_num_threads(threads)
             return results
         context = multiprocessing.get_context("spawn")
-        with context.Manager() as manager:
+        from multiprocessing.managers import SyncManager
+
+        manager = SyncManager(ctx=context)  # carries the progress queue; dies with us too
+        manager.start(die_with_parent)
+        with manager:
             queue = manager.Queue()
             with cf.ProcessPoolExecutor(jobs, mp_context=context, initializer=_one_thread) as pool:
                 futures = {
-                    pool.submit(_job, c, kind, name, root, steps, queue): (kind, name, c)
+                    pool.submit(_job, c, kind, name, root, steps, queue, overwrite): (kind, name, c)
                     for kind, name, c in work
                 }
                 pending = set(futures)
@@ -545,13 +617,13 @@ def _steps_done(run_dir: Path, settings: GRPOSettings) -> int:
     settings, else its checkpoint's step (what a resumed run starts from)."""
     done = run_dir / EVAL_FILE
     if done.exists():
-        saved = json.loads(done.read_text(encoding="utf-8")).get("settings", {})
-        if settings.same_as(saved):
+        saved = read_json(done, remedy="delete it, or pass --overwrite, to run it again")
+        if settings.same_as(saved.get("settings", {})):
             return settings.steps
     path = run_dir / CHECKPOINT_FILE
     if not path.exists():
         return 0
-    step = int(torch.load(path, map_location="cpu", weights_only=False)["step"])
+    step = int(load_state(path, f"delete {path.name} to restart this run")["step"])
     return min(step, settings.steps)
 
 
@@ -569,11 +641,11 @@ def load_sweep(root: str | Path) -> dict[str, Any]:
         raise FileNotFoundError(f"no sweep at {root}: run `r1lab sweep` to make one")
     starts = {}
     for path in sorted(root.glob("start-*.json")):
-        saved = json.loads(path.read_text(encoding="utf-8"))
+        saved = read_json(path, remedy="run the sweep again to measure it")
         starts[saved["start"]] = {**saved["scores"], "resampled": saved.get("resampled", [])}
     runs: dict[str, dict[int, dict[str, Any]]] = {}
     for path in sorted(root.glob(f"*/{EVAL_FILE}")):
-        summary = json.loads(path.read_text(encoding="utf-8"))
+        summary = read_json(path, remedy="run the sweep again to rebuild it")
         run = load_run(path.parent)
         summary["metrics"], summary["samples"] = run.metrics, run.samples
         runs.setdefault(summary["arm"], {})[summary["seed"]] = summary

@@ -4,10 +4,15 @@ plain functions elsewhere in r1lab, which the tests call directly.
 Every interactive panel is a container with the CSS class ``r1lab-panel``; the controls a
 learner changes carry ``r1lab-control``, the button that runs it ``r1lab-run`` and the
 output it drives ``r1lab-output``. The browser tests find panels by these classes.
+
+A panel never breaks: a control that can hold no value (a cleared picker) keeps its last
+value and says so, a malformed logged row is listed by number with what is wrong, and an
+unexpected error in a callback becomes one line in the panel's output, not a traceback.
 """
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Sequence
 
 import ipywidgets as w
@@ -17,6 +22,88 @@ from r1lab.rewards import check_countdown, countdown_reward, format_reward
 from r1lab.tasks.countdown import CountdownProblem, parse_think
 
 PANEL, CONTROL, RUN, OUTPUT = "r1lab-panel", "r1lab-control", "r1lab-run", "r1lab-output"
+ROW_FIELDS = ("step", "prompt", "completion", "numbers", "target")  # what the browsers read
+MAX_NOTES = 8  # malformed rows listed by number; the rest are counted
+_RED = "color:#b03a2e"
+
+
+# ---------------------------------------------------------------------------- broken input
+
+
+def _short_repr(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def row_problem(row: object) -> str | None:
+    """What is wrong with one logged row (of ``samples.jsonl`` or ``watch.jsonl``) that the
+    browsers would show, or None when nothing is."""
+    if not isinstance(row, dict):
+        return f"not a dict of fields (got {type(row).__name__})"
+    missing = [key for key in ROW_FIELDS if key not in row]
+    if missing:
+        return "missing " + ", ".join(map(repr, missing))
+    if not _is_int(row["step"]) or row["step"] < 0:
+        return f"step must be a whole number (got {_short_repr(row['step'])})"
+    for key in ("prompt", "completion"):
+        if not isinstance(row[key], str):
+            return f"{key} is {type(row[key]).__name__}, not text"
+    numbers = row["numbers"]
+    if not isinstance(numbers, (list, tuple)) or not all(_is_int(n) and n >= 0 for n in numbers):
+        return f"numbers must be a list of non-negative ints (got {_short_repr(numbers)})"
+    if not _is_int(row["target"]):
+        return f"target must be an int (got {_short_repr(row['target'])})"
+    return None
+
+
+def split_rows(rows: Sequence[object]) -> tuple[list[dict], list[str]]:
+    """The rows a browser can show, and a note for each other one, numbered from 1 in the
+    order given (``"row 3: missing 'completion'"``)."""
+    good, notes = [], []
+    for number, row in enumerate(rows, start=1):
+        problem = row_problem(row)
+        if problem is None:
+            good.append(row)
+        else:
+            notes.append(f"row {number}: {problem}")
+    return good, notes
+
+
+def _notes_html(notes: Sequence[str], source: str) -> str:
+    if not notes:
+        return ""
+    listed = "; ".join(html.escape(note) for note in notes[:MAX_NOTES])
+    more = f"; and {len(notes) - MAX_NOTES} more" if len(notes) > MAX_NOTES else ""
+    return (
+        f"<p style='{_RED}'>{len(notes)} malformed rows of {html.escape(source)} not shown: "
+        f"{listed}{more}</p>"
+    )
+
+
+def _error_line(err: Exception) -> str:
+    """``Type: first line of the message``: enough to know what happened, in one line."""
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
+
+
+def _explaining_errors(out: w.HTML, show: Callable[..., None]) -> Callable[..., None]:
+    """``show`` as a callback that puts any error in ``out`` as one line instead of raising:
+    raised in an observer, it would be a traceback and leave the panel half-drawn."""
+
+    def callback(*args: object) -> None:
+        try:
+            show(*args)
+        except Exception as err:  # shown to the learner as one line, not swallowed
+            out.value = f"<p style='{_RED}'>Cannot show this: {html.escape(_error_line(err))}</p>"
+
+    return callback
+
+
+# ---------------------------------------------------------------------------- panels
 
 
 def verdict_html(completion: str, problem: CountdownProblem) -> str:
@@ -64,9 +151,21 @@ def reward_playground(
     for widget, cls in ((text, CONTROL), (picker, CONTROL), (button, RUN), (out, OUTPUT)):
         widget.add_class(cls)
 
-    def update(*_: object) -> None:
-        out.value = verdict_html(text.value, problems[picker.value])
+    chosen = start
 
+    def update(*_: object) -> None:
+        nonlocal chosen
+        if picker.value is None:  # a cleared pick: keep scoring against the last problem
+            picker.value = chosen  # draws it, through the observer
+            out.value = (
+                f"<p style='{_RED}'>No problem chosen: kept <code>"
+                f"{html.escape(problems[chosen].prompt())}</code>.</p>{out.value}"
+            )
+            return
+        chosen = picker.value
+        out.value = verdict_html(text.value, problems[chosen])
+
+    update = _explaining_errors(out, update)
     text.observe(update, names="value")
     picker.observe(update, names="value")
     button.on_click(update)
@@ -88,7 +187,8 @@ def _run_panel(
     """Controls, a Run button and an output area; ``run(**values)`` draws into the output.
 
     A ``ValueError`` from ``run`` is shown as a message in the output, not a traceback:
-    that is how a bad setting explains itself.
+    that is how a bad setting explains itself. Any other error is shown as one line (its
+    type and message) and the button works again; an interrupt still stops the run.
     """
     button = w.Button(description=button_text, button_style="primary", icon="play")
     out = w.Output()
@@ -106,6 +206,8 @@ def _run_panel(
                     run(**{name: c.value for name, c in zip(names, controls, strict=True)})
                 except ValueError as err:
                     print(f"Cannot run with these settings: {err}")
+                except Exception as err:  # shown to the learner as one line, not swallowed
+                    print(f"The run stopped on an unexpected error: {_error_line(err)}")
         finally:
             button.disabled = False
 
@@ -222,10 +324,11 @@ def grpo_panel(
 
 def sample_browser(samples: dict[str, Sequence[dict]]) -> w.VBox:
     """Browse logged completions by run and step (``{run name: rows of samples.jsonl}``):
-    each one read as attempts and retries (:func:`r1lab.display.html_trajectory`)."""
+    each one read as attempts and retries (:func:`r1lab.display.html_trajectory`).
+    Malformed rows are listed under the completions, by number (:func:`row_problem`)."""
     from r1lab.display import html_trajectory
 
-    runs = {name: rows for name, rows in samples.items() if rows}
+    runs = {name: split_rows(rows) for name, rows in samples.items() if rows}
     if not runs:
         raise ValueError("sample_browser needs at least one run with logged samples")
     picker = w.Dropdown(options=list(runs), description="run")
@@ -235,29 +338,34 @@ def sample_browser(samples: dict[str, Sequence[dict]]) -> w.VBox:
         widget.add_class(CONTROL)
     out.add_class(OUTPUT)
 
-    def steps_of(name: str) -> list[int]:
-        return sorted({int(r["step"]) for r in runs[name]})
-
     def show(*_: object) -> None:
-        rows = [r for r in runs[picker.value] if int(r["step"]) == step.value]
+        good, notes = runs[picker.value]
+        notes_html = _notes_html(notes, f"run {picker.value}")
+        if not good:
+            name = html.escape(str(picker.value))
+            out.value = f"<p><b>Run {name} has no well-formed rows to show.</b></p>{notes_html}"
+            return
+        rows = [r for r in good if r["step"] == step.value]
         parts = [
-            f"<p><code>{r['prompt']}</code></p>"
-            + html_trajectory(str(r["completion"]), r["numbers"], int(r["target"]))
+            f"<p><code>{html.escape(r['prompt'])}</code></p>"
+            + html_trajectory(r["completion"], r["numbers"], r["target"])
             for r in rows
         ]
-        out.value = f"<p><b>{len(rows)} completions logged at step {step.value}</b></p>" + "".join(
-            parts
+        out.value = (
+            f"<p><b>{len(rows)} completions logged at step {step.value}</b></p>"
+            + "".join(parts)
+            + notes_html
         )
 
     def on_run(*_: object) -> None:
-        options = steps_of(picker.value)
+        options = sorted({r["step"] for r in runs[picker.value][0]}) or ["–"]
         step.options = options
         step.value = options[0]
         show()
 
-    picker.observe(on_run, names="value")
-    step.observe(show, names="value")
-    on_run()
+    picker.observe(_explaining_errors(out, on_run), names="value")
+    step.observe(_explaining_errors(out, show), names="value")
+    _explaining_errors(out, on_run)()
     panel = w.VBox([w.HTML("<b>Logged completions, by step</b>"), w.HBox([picker, step]), out])
     panel.add_class(PANEL)
     return panel
@@ -265,13 +373,15 @@ def sample_browser(samples: dict[str, Sequence[dict]]) -> w.VBox:
 
 def trajectory_viewer(watch: Sequence[dict]) -> w.VBox:
     """The same held-out prompt before training and at any later step (rows of
-    ``watch.jsonl``), side by side."""
+    ``watch.jsonl``), side by side. Malformed rows are listed by number
+    (:func:`row_problem`)."""
     from r1lab.display import html_before_after
 
     if not watch:
         raise ValueError("trajectory_viewer needs the rows of a watch.jsonl file")
-    prompts = list(dict.fromkeys(str(r["prompt"]) for r in watch))
-    steps = sorted({int(r["step"]) for r in watch})
+    rows, notes = split_rows(watch)
+    prompts = list(dict.fromkeys(r["prompt"] for r in rows))
+    steps = sorted({r["step"] for r in rows}) or ["–"]
     picker = w.Dropdown(options=prompts, description="prompt")
     step = w.SelectionSlider(options=steps, value=steps[-1], description="after step",
                              continuous_update=False)  # fmt: skip
@@ -279,16 +389,21 @@ def trajectory_viewer(watch: Sequence[dict]) -> w.VBox:
     for widget in (picker, step):
         widget.add_class(CONTROL)
     out.add_class(OUTPUT)
-    index = {(str(r["prompt"]), int(r["step"])): r for r in watch}
+    index = {(r["prompt"], r["step"]): r for r in rows}
+    notes_html = _notes_html(notes, "the watch log")
 
     def show(*_: object) -> None:
+        if not rows:
+            out.value = f"<p><b>The log has no well-formed rows to show.</b></p>{notes_html}"
+            return
         before = index.get((picker.value, steps[0]))
         after = index.get((picker.value, step.value))
         if before is None or after is None:
-            out.value = "<p>No completion logged for this prompt at that step.</p>"
+            out.value = "<p>No completion logged for this prompt at that step.</p>" + notes_html
             return
-        out.value = html_before_after(before, after)
+        out.value = html_before_after(before, after) + notes_html
 
+    show = _explaining_errors(out, show)
     picker.observe(show, names="value")
     step.observe(show, names="value")
     show()
@@ -333,20 +448,22 @@ def sweep_browser(sweep: dict) -> w.VBox:
             header=["held-out score", "value"],
         )  # fmt: skip
         heldout = "".join(
-            f"<p><code>{p['prompt']}</code></p>"
+            f"<p><code>{html.escape(str(p['prompt']))}</code></p>"
             + "".join(html_trajectory(c, numbers_of(p["prompt"]), int(p["target"]))
                       for c in p["completions"])
             for p in scores["shown"][:3]
         )  # fmt: skip
-        logged = [r for r in run["samples"] if int(r["step"]) == step.value]
+        good, notes = split_rows(run["samples"])
+        logged = [r for r in good if r["step"] == step.value]
         training = "".join(
-            f"<p><code>{r['prompt']}</code></p>"
-            + html_trajectory(str(r["completion"]), r["numbers"], int(r["target"]))
+            f"<p><code>{html.escape(r['prompt'])}</code></p>"
+            + html_trajectory(r["completion"], r["numbers"], r["target"])
             for r in logged
         )
         out.value = (
             f"{table}<h4>Held-out samples after training</h4>{heldout}"
             f"<h4>Completions it trained on at step {step.value}</h4>{training}"
+            + _notes_html(notes, f"the training samples of {arm.value} seed {seed.value}")
         )
 
     def on_arm(*_: object) -> None:
@@ -357,15 +474,15 @@ def sweep_browser(sweep: dict) -> w.VBox:
 
     def on_seed(*_: object) -> None:
         run = runs[arm.value][seed.value]
-        steps = sorted({int(r["step"]) for r in run["samples"]}) or [0]
+        steps = sorted({r["step"] for r in split_rows(run["samples"])[0]}) or [0]
         step.options = steps
         step.value = steps[-1]
         show()
 
-    arm.observe(on_arm, names="value")
-    seed.observe(on_seed, names="value")
-    step.observe(show, names="value")
-    on_arm()
+    arm.observe(_explaining_errors(out, on_arm), names="value")
+    seed.observe(_explaining_errors(out, on_seed), names="value")
+    step.observe(_explaining_errors(out, show), names="value")
+    _explaining_errors(out, on_arm)()
     panel = w.VBox([w.HTML("<b>Browse the sweep: one run at a time</b>"),
                     w.HBox([arm, seed, step]), out])  # fmt: skip
     panel.add_class(PANEL)

@@ -21,3 +21,42 @@ def saved_tiny_model(tmp_path_factory, tokenizer) -> Path:
     path = tmp_path_factory.mktemp("tiny_model")
     save(create_model("tiny", tokenizer, seed=0), tokenizer, path)
     return path
+
+
+# ---------------------------------------------------------------- the suite leaves no trace
+
+
+def _git_status() -> str | None:
+    """``git status`` of the checkout (None outside a git checkout)."""
+    import subprocess
+
+    try:
+        done = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=all"],
+            cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_STATUS] = _git_status()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """No test may change, add or delete a file of the checkout (the shipped runs and
+    checkpoints above all): the suite fails if ``git status`` differs at the end."""
+    before, after = session.config.stash.get(_STATUS, None), _git_status()
+    if before is None or after is None or before == after:
+        return
+    changed = sorted(set(after.splitlines()) ^ set(before.splitlines()))
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line("the tests changed the checkout (git status):", red=True)
+        for line in changed:
+            reporter.write_line(f"  {line}", red=True)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_STATUS = pytest.StashKey[str | None]()

@@ -113,3 +113,12 @@ def test_summary_and_dict_round_trip():
     for pair in cfg.summary().split():
         name, value = pair.split("=")
         assert str(getattr(cfg, name)) == value
+
+
+def test_process_variables_are_known_but_not_fields():
+    # R1LAB_THREADS chooses torch's threads (r1lab.env.set_threads), not a run's budget.
+    cfg = RunConfig.from_env({"R1LAB_THREADS": "2", "R1LAB_SEED": "4"})
+    assert cfg == RunConfig.from_profile("lesson", seed=4)
+    assert "threads" not in cfg.to_dict()
+    with pytest.raises(ValueError, match="unknown variable R1LAB_TYPO: .*R1LAB_THREADS"):
+        RunConfig.from_env({"R1LAB_TYPO": "1"})

@@ -1,6 +1,15 @@
 from importlib import metadata
 
-from r1lab.env import CORE_PACKAGES, check_versions, environment_report
+import pytest
+import torch
+
+from r1lab.env import (
+    CORE_PACKAGES,
+    DEFAULT_THREADS,
+    check_versions,
+    environment_report,
+    set_threads,
+)
 
 
 def test_every_runtime_dependency_is_checked_and_installed_ones_pass():
@@ -25,3 +34,38 @@ def test_report_has_versions_device_and_resources():
 def test_report_without_versions_has_only_the_machine():
     report = environment_report("cpu", include_versions=False)
     assert "device used" in report and not set(CORE_PACKAGES) & set(report)
+
+
+@pytest.fixture
+def restore_threads():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("count", [1, 2])
+def test_set_threads_applies_r1lab_threads(restore_threads, count):
+    torch.set_num_threads(3 - count)
+    assert set_threads({"R1LAB_THREADS": f" {count} "}) == count == torch.get_num_threads()
+
+
+def test_set_threads_defaults_to_one_thread(restore_threads):
+    torch.set_num_threads(2)
+    assert set_threads({}) == set_threads({"R1LAB_THREADS": ""}) == DEFAULT_THREADS == 1
+    assert torch.get_num_threads() == 1
+
+
+@pytest.mark.parametrize("raw", ["0", "-2", "two", "1.5", "2 threads"])
+def test_bad_thread_count_names_the_variable_value_and_range(restore_threads, raw):
+    torch.set_num_threads(2)
+    with pytest.raises(
+        ValueError, match=rf"R1LAB_THREADS must be a positive integer \(got '{raw}'\)"
+    ):
+        set_threads({"R1LAB_THREADS": raw})
+    assert torch.get_num_threads() == 2  # unchanged
+
+
+def test_report_says_how_many_threads_and_how_to_change_them(restore_threads):
+    torch.set_num_threads(1)
+    threads = environment_report("cpu", include_versions=False)["torch threads"]
+    assert threads.startswith("1 ") and "R1LAB_THREADS" in threads

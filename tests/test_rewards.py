@@ -20,6 +20,7 @@ from r1lab.rewards import (
     evaluate_expression,
     format_reward,
     parse_completion,
+    shown_work_reward,
 )
 from r1lab.tasks import countdown
 
@@ -192,6 +193,45 @@ def test_batches_mix_strings_and_messages_and_check_column_lengths():
         countdown_reward(completions, numbers=numbers[:2], target=targets)
     with pytest.raises(TypeError, match="numbers must be a list"):
         countdown_reward([GOOD], numbers=["3 4 5"], target=[17])
+
+
+# Every public reward function, with columns for one completion and a completion it pays.
+REWARDS = {
+    "format_reward": (format_reward, {}, GOOD),
+    "countdown_reward": (countdown_reward, {"numbers": [[3, 4, 5]], "target": [17]}, GOOD),
+    "arithmetic_reward": (arithmetic_reward, {"answer": [12]}, THINK + "<answer>12</answer>"),
+    "shown_work_reward": (shown_work_reward, {"numbers": [[3, 4, 5]], "target": [17]}, GOOD),
+}
+
+
+@pytest.mark.parametrize("name", REWARDS)
+@pytest.mark.parametrize(
+    "bare", [GOOD, "x", GOOD.encode(), {"role": "assistant", "content": GOOD}, None]
+)
+def test_a_bare_completion_is_refused_not_scored_per_character(name, bare):
+    # One completion is still a batch of one: a bare string would be scored one character
+    # at a time ("x" even matches a one-row problem column and silently scores 0).
+    fn, columns, good = REWARDS[name]
+    with pytest.raises(TypeError, match=rf"{name}: completions must be a list of completions"):
+        fn(bare, **columns)
+    assert fn([good], **columns) == [1.0]
+
+
+@pytest.mark.parametrize(
+    ("name", "column"),
+    [
+        ("countdown_reward", "numbers"),
+        ("countdown_reward", "target"),
+        ("countdown_reward", "integer_only"),
+        ("arithmetic_reward", "answer"),
+        ("shown_work_reward", "numbers"),
+        ("shown_work_reward", "target"),
+    ],
+)
+def test_a_bare_string_column_is_refused(name, column):
+    fn, columns, good = REWARDS[name]
+    with pytest.raises(TypeError, match=rf"{name}: {column} must be a list .*, got a str"):
+        fn([good], **{**columns, column: "1"})  # "1" has one entry, like the batch
 
 
 def test_arithmetic_reward():

@@ -17,6 +17,7 @@ from r1lab.grpo import CHECKPOINT_FILE, GRPOSettings, step_advantages, train
 from r1lab.models import load
 from r1lab.rewards import countdown_reward
 from r1lab.runlog import load_run
+from r1lab.storage import FinishedRunError
 from r1lab.sweep import (
     ARMS,
     COMPARISONS,
@@ -213,7 +214,11 @@ def test_a_sweep_run_is_skipped_when_finished_and_resumes_when_extended(tmp_path
     metrics = load_run(run_dir).metrics[-1]
     assert "effective_retry_rate" in metrics and "length_hist" not in metrics
     assert 0 <= metrics["active_rate"] <= 1
-    sweep_run(cfg, "rft", run_dir, steps=4, progress=False, keep_checkpoint=True)
+    # Finished without its checkpoint: longer is another run, refused unless replaced.
+    with pytest.raises(FinishedRunError, match="steps: 3 → 4"):
+        sweep_run(cfg, "rft", run_dir, steps=4, progress=False, keep_checkpoint=True)
+    sweep_run(cfg, "rft", run_dir, steps=4, progress=False, keep_checkpoint=True, overwrite=True)
+    assert [m["step"] for m in load_run(run_dir).metrics] == [1, 2, 3, 4]
     with pytest.raises(ValueError, match="checkpoint at step 4, past steps=3"):
         sweep_run(cfg, "rft", run_dir, steps=3, progress=False)
 

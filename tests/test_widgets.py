@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from html import unescape
+
 import ipywidgets as w
 import pytest
 
@@ -257,3 +259,126 @@ def test_arm_runner_passes_arm_and_seed_and_explains_a_bad_one(capsys):
     assert "Cannot run with these settings: no arm trains with seed 13" in capsys.readouterr().out
     with pytest.raises(ValueError, match="not one of grpo"):
         arm_runner(run, {"grpo": "GRPO"}, arm="ppo")
+
+
+# --------------------------------------------------------------------------- broken input
+# A panel never breaks: a bad pick is refused, a malformed row is explained by number, and
+# an unexpected error in a callback becomes one line in the panel's output, not a traceback.
+
+
+def test_playground_refuses_an_empty_problem_pick_and_keeps_working():
+    panel = reward_playground(PROBLEMS, GOOD)
+    text, picker = _find(panel, CONTROL)
+    [out] = _find(panel, OUTPUT)
+    picker.value = None  # what a cleared selection or a notebook cell can do
+    assert picker.value == 0  # the last problem is kept...
+    assert "No problem chosen" in out.value  # ...and the panel says so
+    assert "countdown_reward</code> = <b style='color:#1e7b34'>1" in out.value
+    text.value = "<answer>2.5*4</answer>"  # every later edit still scores
+    assert "&lt;think&gt; missing" in out.value and "No problem chosen" not in out.value
+    picker.value = 1
+    assert "use 2 5 4 to make 10" in out.value
+
+
+def _malformed_rows():
+    missing = _row(1, RETRY)
+    del missing["completion"]
+    return [
+        _row(1, WRONG),
+        missing,  # row 2
+        _row(1, None),  # row 3: not text
+        "not a row",  # row 4
+        _row("later", RETRY),  # row 5: a step that is not a number
+        {**_row(25, RETRY), "numbers": "3 4 5"},  # row 6
+        _row(25, RETRY),
+    ]
+
+
+def test_row_problem_names_what_is_wrong():
+    from r1lab.widgets import row_problem
+
+    good, missing, not_text, not_a_row, bad_step, bad_numbers, _ = _malformed_rows()
+    assert row_problem(good) is None
+    assert row_problem(missing) == "missing 'completion'"
+    assert row_problem(not_text) == "completion is NoneType, not text"
+    assert row_problem(not_a_row) == "not a dict of fields (got str)"
+    assert row_problem(bad_step) == "step must be a whole number (got 'later')"
+    assert row_problem(bad_numbers) == "numbers must be a list of non-negative ints (got '3 4 5')"
+    assert row_problem({**good, "target": True}) == "target must be an int (got True)"
+
+
+def test_sample_browser_explains_malformed_rows_instead_of_raising():
+    from r1lab.widgets import sample_browser
+
+    panel = sample_browser({"a": _malformed_rows(), "b": ["junk", {"step": 3}]})
+    picker, step = _find(panel, CONTROL)
+    [out] = _find(panel, OUTPUT)
+    assert step.options == (1, 25) and "1 completions logged at step 1" in out.value
+    assert "5 malformed rows of run a not shown" in out.value
+    for note in ("row 2: missing 'completion'", "row 3: completion is NoneType, not text",
+                 "row 4: not a dict of fields (got str)",
+                 "row 5: step must be a whole number (got 'later')",
+                 "row 6: numbers must be a list"):  # fmt: skip
+        assert note in unescape(out.value)
+    step.value = 25
+    assert "<b>effective</b> retry" in out.value
+    picker.value = "b"  # a run with no usable row at all
+    assert "no well-formed rows" in out.value and "row 1: not a dict" in out.value
+    assert "row 2: missing 'prompt'" in unescape(out.value)
+    picker.value = "a"
+    assert "1 completions logged at step 1" in out.value
+
+
+def test_trajectory_viewer_explains_malformed_rows_instead_of_raising():
+    from r1lab.widgets import trajectory_viewer
+
+    panel = trajectory_viewer(_malformed_rows())
+    picker, step = _find(panel, CONTROL)
+    [out] = _find(panel, OUTPUT)
+    assert step.options == (1, 25) and "step 1" in out.value and "step 25" in out.value
+    assert "row 2: missing 'completion'" in unescape(out.value) and "row 4: not a dict" in out.value
+    empty = trajectory_viewer(["junk"])
+    [out] = _find(empty, OUTPUT)
+    assert "no well-formed rows" in out.value and "row 1: not a dict" in out.value
+
+
+def _boom(*_, **__):
+    raise RuntimeError("boom\nsecond line")
+
+
+def test_display_panels_show_an_unexpected_error_as_one_line(monkeypatch):
+    import r1lab.display
+    import r1lab.widgets
+    from r1lab.widgets import sample_browser, sweep_browser, trajectory_viewer
+
+    monkeypatch.setattr(r1lab.widgets, "verdict_html", _boom)
+    panel = reward_playground(PROBLEMS, GOOD)  # building it draws once: no raise
+    text, _ = _find(panel, CONTROL)
+    [out] = _find(panel, OUTPUT)
+    assert "RuntimeError: boom" in out.value and "second line" not in out.value
+    out.value = ""
+    text.value = "edited"
+    assert "RuntimeError: boom" in out.value
+    monkeypatch.setattr(r1lab.display, "html_trajectory", _boom)
+    monkeypatch.setattr(r1lab.display, "html_before_after", _boom)
+    rows = [_row(1, WRONG), _row(25, RETRY)]
+    sweep = {"starts": {}, "runs": {"grpo": {0: _sweep_run("grpo", 0, RETRY, 0.5)}}}
+    for panel in (sample_browser({"a": rows}), trajectory_viewer(rows), sweep_browser(sweep)):
+        [out] = _find(panel, OUTPUT)
+        assert "RuntimeError: boom" in out.value, out.value
+        out.value = ""
+        step = _find(panel, CONTROL)[-1]
+        step.value = next(v for v in step.options if v != step.value)  # move the step slider
+        assert "RuntimeError: boom" in out.value
+
+
+def test_run_panels_show_an_unexpected_error_as_one_line(capsys):
+    from r1lab.widgets import arm_runner, sft_panel
+
+    for panel in (sft_panel(_boom, examples=40), arm_runner(_boom, {"grpo": "GRPO"})):
+        parts = _parts(panel)
+        parts[RUN][0].click()
+        captured = capsys.readouterr()
+        assert "RuntimeError: boom" in captured.out and "second line" not in captured.out
+        assert "Traceback" not in captured.out + captured.err
+        assert not parts[RUN][0].disabled
