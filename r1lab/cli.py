@@ -13,7 +13,7 @@ from typing import Any
 from r1lab.config import ENV_PREFIX, PROFILES, RunConfig
 
 # Commands whose interrupted runs continue where they stopped when started again.
-RESUMABLE = ("grpo", "emergence", "sweep")
+RESUMABLE = ("grpo", "emergence", "sweep", "scale")
 OVERWRITE_HELP = (
     "replace a finished run with other settings in the output folder; without it such a "
     "run is refused"
@@ -188,6 +188,45 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scale(args: argparse.Namespace) -> int:
+    from r1lab import scale
+    from r1lab.runlog import RUNS_DIR
+
+    cfg = run_config(args, "lesson")
+    given = {
+        "steps": args.steps, "prompts_per_step": args.prompts_per_step,
+        "num_generations": args.num_generations, "max_new_tokens": args.max_new_tokens,
+        "learning_rate": args.learning_rate, "beta": args.beta,
+        "micro_batch_size": args.micro_batch_size, "checkpoint_every": args.checkpoint_every,
+    }  # fmt: skip
+    settings = scale.SCALE_GRPO.replace(
+        seed=cfg.seed, **{k: v for k, v in given.items() if v is not None}
+    )
+    settings = type(settings)(**settings.to_dict())  # validated like any GRPOSettings
+    setup = scale.ScaleSettings(
+        model=args.model, numbers=tuple(args.numbers), train_prompts=args.train_prompts,
+        prompt_style=args.prompt_style, lora_rank=args.lora_rank, bf16=args.bf16,
+        gradient_checkpointing=args.gradient_checkpointing, vllm=args.vllm, device=cfg.device,
+        trace_processes=args.trace_processes,
+    )  # fmt: skip
+    out = args.out or RUNS_DIR / "scale" / Path(args.model.rstrip("/")).name
+    if scale.rank() == 0:
+        check_writable(out)
+    try:
+        summary = scale.run(setup, settings, out, overwrite=args.overwrite, progress=not args.quiet)
+    finally:
+        scale.close()
+    if scale.rank() == 0:
+        final = summary.get("final") or {}
+        print(
+            f"{summary.get('processes', 1)} process(es) on {summary.get('device')}: "
+            f"{settings.steps} steps, last batch reward {final.get('reward', float('nan')):.2f}, "
+            f"length {final.get('length', float('nan')):.0f} tokens"
+        )
+        print(f"run log: {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``r1lab`` with ``argv``; return the exit status (2: an error, 130: interrupted)."""
     import torch
@@ -349,6 +388,65 @@ def _parser() -> argparse.ArgumentParser:
     swp.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     swp.add_argument("--quiet", action="store_true", help="no progress bar")
     swp.set_defaults(func=_sweep)
+
+    scl = sub.add_parser(
+        "scale",
+        help="GRPO on a real model through TRL; under `accelerate launch -m r1lab scale` in "
+        "as many processes as devices (configs/accelerate/)",
+    )
+    scl.add_argument(
+        "--model",
+        default="Qwen/Qwen2.5-0.5B-Instruct",
+        help="hub id or local folder (default: Qwen/Qwen2.5-0.5B-Instruct)",
+    )
+    scl.add_argument("--out", type=Path, help="run folder (default: runs/scale/<model>)")
+    scl.add_argument("--steps", type=int, help="GRPO steps (default 200)")
+    scl.add_argument(
+        "--prompts-per-step", type=int, help="prompts per step over all processes (default 16)"
+    )
+    scl.add_argument("--num-generations", type=int, help="G, completions per prompt (default 8)")
+    scl.add_argument("--max-new-tokens", type=int, help="completion budget (default 1024)")
+    scl.add_argument("--learning-rate", type=float, help="peak learning rate (default 1e-6)")
+    scl.add_argument("--beta", type=float, help="KL weight (default 0)")
+    scl.add_argument(
+        "--micro-batch-size",
+        type=int,
+        help="completions per forward/backward pass per process (default 8)",
+    )
+    scl.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default 25)")
+    scl.add_argument(
+        "--numbers",
+        type=int,
+        nargs="+",
+        default=[3, 4],
+        help="Countdown problem sizes, mixed evenly (default: 3 4)",
+    )
+    scl.add_argument("--train-prompts", type=int, default=4000)
+    scl.add_argument(
+        "--prompt-style",
+        choices=("auto", "instruct", "r1lab"),
+        default="auto",
+        help="instruct: the model's chat template with instructions; r1lab: the "
+        "course's prompt (auto: r1lab for the course's own checkpoints)",
+    )
+    scl.add_argument("--lora-rank", type=int, default=0, help="LoRA rank (0: full fine-tuning)")
+    for flag in ("bf16", "gradient-checkpointing", "vllm"):
+        scl.add_argument(
+            f"--{flag}",
+            choices=("auto", "on", "off"),
+            default="auto",
+            help="auto: on with a GPU" + (" and vllm installed" if flag == "vllm" else ""),
+        )
+    scl.add_argument("--seed", type=int)
+    scl.add_argument("--device", help=device_help)
+    scl.add_argument(
+        "--trace-processes",
+        action="store_true",
+        help="log each process's prompts and weights digest (processes/)",
+    )
+    scl.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
+    scl.add_argument("--quiet", action="store_true", help="no progress bar")
+    scl.set_defaults(func=_scale)
     return parser
 
 

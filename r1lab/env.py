@@ -96,6 +96,26 @@ def check_versions() -> list[PackageCheck]:
     return checks
 
 
+# The optional packages of `pip install -e ".[gpu]"` and what each one enables.
+EXTRAS = {
+    "peft": "LoRA adapters, to fine-tune a large model on a small GPU (r1lab scale --lora-rank N)",
+    "deepspeed": "ZeRO-2/3 sharding over several GPUs (configs/accelerate/deepspeed_zero*.yaml)",
+    "vllm": "fast generation on the training GPUs (r1lab scale --vllm, on by default with a GPU)",
+}
+
+
+def extras_report() -> dict[str, str]:
+    """For each optional scale-up package: its version and what it enables, or how to get
+    it."""
+    report = {}
+    for name, enables in EXTRAS.items():
+        try:
+            report[name] = f"{metadata.version(name)}: {enables}"
+        except metadata.PackageNotFoundError:
+            report[name] = f"not installed: pip install -e '.[gpu]' for {enables}"
+    return report
+
+
 def environment_report(device: str = "auto", include_versions: bool = True) -> dict[str, str]:
     """Device, cores, threads, memory and (optionally) package versions, as display-ready
     strings."""
@@ -118,4 +138,6 @@ def environment_report(device: str = "auto", include_versions: bool = True) -> d
             report[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             report[name] = "not installed"
+    if include_versions:
+        report |= extras_report()
     return report

@@ -29,8 +29,8 @@ Three TRL defaults would make it another experiment, so they are changed here:
 from __future__ import annotations
 
 import contextlib
-import json
 import math
+import os
 import tempfile
 import time
 import warnings
@@ -44,7 +44,6 @@ from datasets import Dataset
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
 from transformers.trainer_callback import PrinterCallback
-from transformers.trainer_utils import get_last_checkpoint
 from trl import GRPOConfig, GRPOTrainer
 
 from r1lab.grpo import (
@@ -64,6 +63,7 @@ from r1lab.rewards import completion_text, countdown_reward
 from r1lab.rollouts import ANSWER_CLOSE, user_text
 from r1lab.runlog import CONFIG_FILE, RunLog
 from r1lab.sft import _CHECKPOINTING
+from r1lab.storage import exclusive, read_json
 
 TRL_DIR = "trl"  # TRL's output_dir (checkpoints) inside a run folder
 REFERENCE_DIR = "reference"  # the reference model TRL loads when beta > 0
@@ -226,6 +226,7 @@ def make_trainer(
     reward_weights: Sequence[float] | None = None,
     callbacks: Sequence[TrainerCallback] = (),
     device: str | None = None,
+    peft_config: Any = None,
     **overrides: Any,
 ) -> GRPOTrainer:
     """The quiet ``trl.GRPOTrainer`` for ``settings`` (device: the model's, by default).
@@ -257,6 +258,7 @@ def make_trainer(
                 train_dataset=_as_dataset(dataset, settings),
                 processing_class=tokenizer,
                 callbacks=list(callbacks),
+                peft_config=peft_config,
             )
     finally:
         model.config._name_or_path = name_or_path
@@ -333,6 +335,22 @@ class _Recorder:
         """float [num_funcs, N]."""
         return torch.tensor([self.values[i] for i in sorted(self.values)])
 
+    def gather(self) -> None:
+        """With several processes (``accelerate launch``), each scored its own share of the
+        batch: collect every share, in process order, so the metrics describe the batch."""
+        if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+            return
+        if torch.distributed.get_world_size() == 1:
+            return
+        from accelerate.utils import gather_object
+
+        mine = [(self.values, self.completions, self.prompts, self.columns)]
+        shares = gather_object(mine)
+        self.values = {i: [v for share in shares for v in share[0][i]] for i in self.values}
+        self.completions = [c for share in shares for c in share[1]]
+        self.prompts = [p for share in shares for p in share[2]]
+        self.columns = {k: [v for share in shares for v in share[3][k]] for k in self.columns}
+
 
 class _Relay(TrainerCallback):
     """Turns TRL's logs into our metrics, one row per step of ``mu`` optimizer steps:
@@ -371,6 +389,9 @@ class _Relay(TrainerCallback):
         self.pending.append(dict(logs))
         if state.global_step % self.settings.mu != 0:
             return
+        self.recorder.gather()  # every process's completions (a no-op in one process)
+        if not state.is_world_process_zero:
+            return  # one process writes the log and shows the bar
         step = state.global_step // self.settings.mu
         metrics = self._metrics(step)
         metrics["step_time_s"] = time.perf_counter() - self.t0
@@ -441,9 +462,29 @@ class _Relay(TrainerCallback):
 # ---------------------------------------------------------------------------- training
 
 
+def last_checkpoint(output_dir: Path) -> str | None:
+    """TRL's latest *complete* checkpoint in ``output_dir``: transformers writes
+    ``trainer_state.json`` last, so a folder without it is one a kill interrupted (its
+    predecessor is still there: older ones are removed only after a save completes)."""
+    if not output_dir.is_dir():
+        return None
+    found = []
+    for folder in output_dir.glob("checkpoint-*"):
+        step = folder.name.removeprefix("checkpoint-")
+        if step.isdigit() and (folder / "trainer_state.json").is_file():
+            found.append((int(step), folder))
+    return str(max(found)[1]) if found else None
+
+
 def _checkpoint_step(checkpoint: str) -> int:
-    state = json.loads((Path(checkpoint) / "trainer_state.json").read_text(encoding="utf-8"))
+    state = read_json(Path(checkpoint) / "trainer_state.json", remedy="delete that checkpoint")
     return int(state["global_step"])
+
+
+def is_main_process() -> bool:
+    """Whether this is the first process of a launch (``accelerate launch`` and
+    ``torchrun`` set ``RANK``), or the only one."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 @contextlib.contextmanager
@@ -474,28 +515,39 @@ def train(
     run_dir: str | Path | None = None,
     on_step: Callable[[dict[str, Any]], None] | None = None,
     progress: bool = True,
+    callbacks: Sequence[TrainerCallback] = (),
+    peft_config: Any = None,
+    trainer_args: dict[str, Any] | None = None,
 ) -> GRPOResult:
     """Train ``model`` in place with ``trl.GRPOTrainer`` for ``settings.steps`` steps.
 
     The arguments and the files written to ``run_dir`` are those of
     :func:`r1lab.grpo.train`; TRL's checkpoints go to ``run_dir/trl`` (a temporary folder
     without ``run_dir``), and a run resumes from the latest one. ``last_rollouts`` of the
-    result is None: TRL keeps its batches to itself.
+    result is None: TRL keeps its batches to itself. ``callbacks``, ``peft_config`` (LoRA)
+    and ``trainer_args`` (any ``GRPOConfig`` field, e.g. ``bf16=True``) go to the trainer.
+
+    Launched in several processes (``accelerate launch``), every process trains its share
+    of each batch; the first one writes the run log and shows the bar.
     """
     funcs, weights, names = reward_setup(reward_funcs, reward_weights)
     recorder = _Recorder()
     recorded = [recorder.wrap(i, fn) for i, fn in enumerate(funcs)]
 
-    log = RunLog(run_dir) if run_dir is not None else None
+    main = is_main_process()
+    log = RunLog(run_dir) if run_dir is not None and main else None
     with contextlib.ExitStack() as stack:
-        if log is not None:
-            root = log.path
+        if run_dir is not None:
+            root = Path(run_dir)
         else:
             root = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         output_dir = root / TRL_DIR
-        checkpoint = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+        checkpoint = last_checkpoint(output_dir)
         start, history = 0, []
+        if checkpoint is not None:
+            start = _checkpoint_step(checkpoint) // settings.mu
         if log is not None:
+            stack.enter_context(exclusive(log.path))  # one writer per run folder
             if (log.path / CHECKPOINT_FILE).exists():
                 raise ValueError(
                     f"{log.path} holds a run of r1lab.grpo.train ({CHECKPOINT_FILE}): "
@@ -504,9 +556,8 @@ def train(
             if checkpoint is not None:
                 config_path = log.path / CONFIG_FILE
                 if config_path.exists():
-                    saved = json.loads(config_path.read_text(encoding="utf-8"))
+                    saved = read_json(config_path, remedy="delete the run folder to start over")
                     check_resumable(saved, settings, log.path, FREE_SETTINGS)
-                start = _checkpoint_step(checkpoint) // settings.mu
             config = settings.to_dict() | {"reward_funcs": names, "trainer": "trl.GRPOTrainer"}
             history = log.start(config, keep_until=start)
 
@@ -516,14 +567,15 @@ def train(
                 initial=start,
                 desc="GRPO (TRL)",
                 unit="step",
-                disable=not progress,
+                disable=not progress or not main,
             )
         )
         relay = _Relay(settings, recorder, names, weights, log, history, on_step, bar)
         with _restored(model):
             trainer = make_trainer(
                 model, tokenizer, dataset, settings, output_dir,
-                reward_funcs=recorded, reward_weights=weights, callbacks=[relay],
+                reward_funcs=recorded, reward_weights=weights, callbacks=[relay, *callbacks],
+                peft_config=peft_config, **(trainer_args or {}),
             )  # fmt: skip
             relay.trainer = trainer
             try:

@@ -69,3 +69,25 @@ def test_report_says_how_many_threads_and_how_to_change_them(restore_threads):
     torch.set_num_threads(1)
     threads = environment_report("cpu", include_versions=False)["torch threads"]
     assert threads.startswith("1 ") and "R1LAB_THREADS" in threads
+
+
+def test_info_says_which_scale_up_extras_are_there_and_what_each_enables(monkeypatch):
+    from importlib import metadata
+
+    from r1lab.env import EXTRAS, extras_report
+
+    real = metadata.version
+
+    def version(name: str) -> str:
+        if name == "peft":
+            return "0.99.0"
+        if name in EXTRAS:
+            raise metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(metadata, "version", version)
+    report = extras_report()
+    assert set(report) == {"peft", "deepspeed", "vllm"}
+    assert report["peft"].startswith("0.99.0: LoRA adapters")
+    assert report["vllm"].startswith("not installed: pip install -e '.[gpu]' for fast generation")
+    assert set(EXTRAS) <= set(environment_report("cpu"))
