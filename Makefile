@@ -2,7 +2,9 @@
 #   make lab    set up .venv (first time only) and open the course in JupyterLab
 #   make test   set up .venv (first time only) and run lint + the whole test suite
 #   make test-ui  only the browser tests: every notebook run in JupyterLab in headless
-#               Chromium (needs `apt-get install chromium`; screenshots in screenshots/ui/)
+#               Chromium (screenshots in screenshots/ui/)
+# Both test targets first find a Chromium or Chrome, or install one (Debian's chromium via
+# apt as root or with password-less sudo, else Playwright's download): tests/ui/browser.py.
 #
 # Variables (override on the command line or in the environment):
 #   PYTHON   interpreter that creates the venv (>= 3.10)         default: python3
@@ -14,6 +16,7 @@
 #   R1LAB_PROFILE  smoke | lesson | full (make lab)              default: lesson
 #   LAB_ARGS extra arguments for jupyter lab (e.g. --no-browser)
 #   PYTEST_ARGS extra arguments for pytest (e.g. -k tokenizer)
+#   CHROMIUM_BIN  the Chromium or Chrome binary for the UI tests    default: found or installed
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -57,10 +60,12 @@ lab: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	@$(BIN)/python -m tests.ui.browser
 	R1LAB_PROFILE=smoke HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Also part of `make test` (tests/ui is under testpaths).
 test-ui: $(STAMP)
+	@$(BIN)/python -m tests.ui.browser
 	R1LAB_PROFILE=smoke HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest tests/ui $(PYTEST_ARGS)
 
 lint: $(STAMP)

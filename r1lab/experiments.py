@@ -3,7 +3,8 @@ held-out problems before and after.
 
 ``r1lab grpo`` runs :func:`grpo_from_sft` from the command line; the runs shipped in
 ``data/runs/grpo/`` are its output (metrics, samples and ``eval.json``, without the
-checkpoint), and notebook 05 measures its model with :func:`heldout_scores`.
+checkpoint; :func:`load_shipped_run` reads one back), and notebook 05 measures its model
+with :func:`heldout_scores`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from r1lab.checkpoints import CHECKPOINTS_DIR, EvalSettings
 from r1lab.config import RunConfig
 from r1lab.data import countdown_dataset, load_eval
-from r1lab.grpo import CHECKPOINT_FILE, GRPOSettings, load_checkpoint
+from r1lab.grpo import CHECKPOINT_FILE, GRPOResult, GRPOSettings, load_checkpoint
 from r1lab.models import load, pick_device, set_seed
 from r1lab.paths import DATA_DIR
 from r1lab.rewards import countdown_reward
@@ -132,6 +133,33 @@ def heldout_scores(
     return scores
 
 
+def load_shipped_run(
+    trainer: str = "r1lab", seed: int = 0, profile: str = "lesson", root: str | Path | None = None
+) -> tuple[GRPOResult, dict[str, Any]]:
+    """A run of ``r1lab grpo`` shipped in ``data/runs/grpo/<trainer>-<profile>-seed<N>``
+    (or under ``root``), read back as :func:`r1lab.grpo.train` returns a run, and its
+    ``eval.json`` summary (held-out scores ``before`` and ``after``). For a classroom on a
+    shared server, what a notebook shows instead of training. The shipped runs keep no
+    weights: ``last_rollouts`` is None, and the scores after training come from the summary."""
+    from r1lab.runlog import load_run
+
+    if trainer not in TRAINERS:
+        raise ValueError(f"trainer must be one of {', '.join(TRAINERS)} (got {trainer!r})")
+    root = Path(root) if root is not None else SHIPPED_RUNS_DIR / "grpo"
+    run_dir = root / f"{trainer}-{profile}-seed{seed}"
+    if not (run_dir / EVAL_FILE).exists():
+        shipped = sorted(p.parent.name for p in root.glob(f"*/{EVAL_FILE}"))
+        raise FileNotFoundError(
+            f"no finished run {run_dir.name} in {root}: the shipped runs are "
+            f"{', '.join(shipped) or 'none'} (make one with `r1lab grpo --trainer {trainer} "
+            f"--profile {profile} --seed {seed}`)"
+        )
+    summary = read_json(run_dir / EVAL_FILE, remedy="restore it from the repository")
+    metrics = load_run(run_dir).metrics
+    skipped = int(metrics[-1].get("skipped_steps", 0)) if metrics else 0
+    return GRPOResult(metrics, None, skipped, 0, run_dir), summary
+
+
 def grpo_from_sft(
     cfg: RunConfig,
     run_dir: str | Path,
@@ -203,8 +231,14 @@ def _grpo_from_sft(
         "resumed_from": result.resumed_from,
     }
     write_json(run_dir / EVAL_FILE, summary)
-    if not keep_checkpoint:
+    if not keep_checkpoint:  # the training state (TRL's: its checkpoint folder) goes
         (run_dir / CHECKPOINT_FILE).unlink(missing_ok=True)
+        if trainer == "trl":
+            import shutil
+
+            from r1lab.trl_grpo import TRL_DIR
+
+            shutil.rmtree(run_dir / TRL_DIR, ignore_errors=True)
     return summary
 
 

@@ -1,14 +1,18 @@
-"""Matplotlib figures used by the notebooks. Each function returns a ``Figure``."""
+"""Matplotlib figures used by the notebooks. Each function returns a ``Figure``
+(:func:`svg_markup` turns one into inline SVG for a widget)."""
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Sequence
 from typing import Any
 
+import matplotlib
 import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 
 def next_token_bars(tokens: Sequence[str], probs: torch.Tensor, top: int = 30) -> Figure:
@@ -254,6 +258,92 @@ def training_curves(
     fig.tight_layout()
     plt.close(fig)
     return fig
+
+
+Curves = dict[str, Sequence[tuple[float, float]]]  # metric name -> (x, y) points
+BASELINE_COLOR = "#444444"
+
+
+def overlay_curves(
+    runs: Sequence[tuple[str, Curves]],
+    baseline: tuple[str, Curves] | None = None,
+    keys: Sequence[str] | None = None,
+    smooth: int = 1,
+    xlabel: str = "step",
+    title: str = "",
+) -> Figure:
+    """One panel per metric (three to a row), every run's curve on top of the others, and
+    the baseline dashed in dark grey. ``runs`` is ``[(label, {metric: [(x, y), …]})]`` in
+    the order they ran; ``keys`` the metrics to draw (default: all, in order of
+    appearance). Each run's line carries the SVG id ``r1lab-run<i>-<panel>`` (i from 1)
+    and the baseline's ``r1lab-baseline-<panel>``, so a browser can count the curves. Once
+    a run is drawn, the x axis spans the runs' range: a longer baseline is cut to it."""
+    if not runs and baseline is None:
+        raise ValueError("overlay_curves needs at least one run or a baseline")
+    if smooth < 1:
+        raise ValueError(f"smooth must be ≥ 1 point (got {smooth})")
+    every = ([baseline] if baseline else []) + list(runs)
+    keys = list(keys or dict.fromkeys(k for _, curves in every for k in curves))
+    if not keys:
+        raise ValueError("overlay_curves got no curves to draw")
+    ncols = min(3, len(keys))
+    nrows = math.ceil(len(keys) / ncols)
+    # Not through pyplot: a panel draws this inside a widget callback, and the inline
+    # backend shows every figure pyplot still holds after each comm message. One made
+    # there, even if closed at once, could be caught open and shown in the log console.
+    fig = Figure(figsize=(4.3 * ncols, 3.1 * nrows))
+    axes = list(fig.subplots(nrows, ncols, squeeze=False).flat)
+    for ax in axes[len(keys) :]:
+        ax.axis("off")
+    run_xs = [x for _, c in runs for k in keys for x, _ in c.get(k, ())]
+    for panel, (ax, key) in enumerate(zip(axes, keys, strict=False)):
+        if baseline is not None and baseline[1].get(key):
+            xs, ys = zip(*baseline[1][key], strict=True)
+            ys = moving_average(ys, smooth) if smooth > 1 else ys
+            # Above the runs: dashed, it hides none of them, and none of them hides it.
+            style = dict(color=BASELINE_COLOR, lw=1.4, ls="--", zorder=3)
+            (line,) = ax.plot(xs, ys, label=baseline[0], **style)
+            line.set_gid(f"r1lab-baseline-{panel}")
+        for i, (label, curves) in enumerate(runs, start=1):
+            if not curves.get(key):
+                continue
+            xs, ys = zip(*curves[key], strict=True)
+            color = COLORS[(i - 1) % (len(COLORS) - 1)]  # the last colour is grey: not a run
+            if smooth > 1:
+                ax.plot(xs, ys, color=color, lw=0.8, alpha=0.3)
+                ys = moving_average(ys, smooth)
+            marker = "o" if len(xs) <= 20 else None  # a short curve shows its points
+            (line,) = ax.plot(xs, ys, color=color, lw=1.8, label=label, marker=marker, ms=3)
+            line.set_gid(f"r1lab-run{i}-{panel}")
+        if run_xs:
+            margin = max(max(run_xs) - min(run_xs), 1) * 0.03
+            ax.set_xlim(min(run_xs) - margin, max(run_xs) + margin)
+        if all(float(x).is_integer() for x in run_xs):  # steps, samples: no ticks between
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        values = [y for _, curves in every for _, y in curves.get(key, ())]
+        if values and all(float(y).is_integer() for y in values):  # counts
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel(xlabel)
+        ax.set_title(key, fontsize=10)
+        ax.grid(alpha=0.3)
+    labelled = [ax for ax in axes if ax.get_legend_handles_labels()[0]]
+    if labelled:  # one legend, in the first panel that has a line
+        labelled[0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def svg_markup(fig: Figure) -> str:
+    """``fig`` as an inline ``<svg>`` element that shrinks to the width it is given; text
+    stays text (not paths), and each line's gid becomes the id of its SVG group."""
+    buffer = io.StringIO()
+    with matplotlib.rc_context({"svg.fonttype": "none"}):
+        fig.savefig(buffer, format="svg", bbox_inches="tight")
+    text = buffer.getvalue()
+    svg = text[text.index("<svg") :]
+    return svg.replace("<svg ", "<svg style='max-width:100%;height:auto' ", 1)
 
 
 def clip_objective(epsilon_low: float = 0.2, epsilon_high: float = 0.2) -> Figure:

@@ -5,6 +5,12 @@ Every interactive panel is a container with the CSS class ``r1lab-panel``; the c
 learner changes carry ``r1lab-control``, the button that runs it ``r1lab-run`` and the
 output it drives ``r1lab-output``. The browser tests find panels by these classes.
 
+Run panels compare: ``run(**values)`` returns a :class:`PanelResult` (a row of numbers and
+the curves of the run), and the panel keeps every run of the session in a table
+(``r1lab-runs``: settings → result) and draws each run's curves over the earlier ones and
+over the shipped baseline (``r1lab-overlay``, an SVG whose lines carry the ids
+``r1lab-run<i>-<panel>`` and ``r1lab-baseline-<panel>``).
+
 A panel never breaks: a control that can hold no value (a cleared picker) keeps its last
 value and says so, a malformed logged row is listed by number with what is wrong, and an
 unexpected error in a callback becomes one line in the panel's output, not a traceback.
@@ -13,15 +19,19 @@ unexpected error in a callback becomes one line in the panel's output, not a tra
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import ipywidgets as w
 
-from r1lab.display import html_verdict
+from r1lab.display import html_table, html_verdict
+from r1lab.plots import overlay_curves, svg_markup
 from r1lab.rewards import check_countdown, countdown_reward, format_reward
 from r1lab.tasks.countdown import CountdownProblem, parse_think
 
 PANEL, CONTROL, RUN, OUTPUT = "r1lab-panel", "r1lab-control", "r1lab-run", "r1lab-output"
+RUNS, OVERLAY = "r1lab-runs", "r1lab-overlay"  # a Run panel's table of runs and its figure
+MAX_DRAWN = 8  # runs drawn in a panel's figure (the latest); the table keeps every run
 ROW_FIELDS = ("step", "prompt", "completion", "numbers", "target")  # what the browsers read
 MAX_NOTES = 8  # malformed rows listed by number; the rest are counted
 _RED = "color:#b03a2e"
@@ -177,54 +187,205 @@ def reward_playground(
     return panel
 
 
+Points = Sequence[tuple[float, float]]
+
+
+@dataclass
+class PanelResult:
+    """What a Run panel's ``run(**values)`` returns: its row of the panel's table
+    (``summary``: column → value; a float is shown with 3 significant digits, so pass text
+    such as ``f"{x:.1%}"`` for a share) and its curves (``curves``: metric → ``[(x, y), …]``),
+    drawn over the earlier runs and the baseline."""
+
+    summary: dict[str, float | int | str] = field(default_factory=dict)
+    curves: dict[str, Points] | None = None
+
+
+@dataclass
+class PanelRun:
+    """One row of a Run panel's table: a label, the settings (``run``'s keyword → value)
+    and the result. The shipped baseline a notebook passes to a panel is one too."""
+
+    label: str
+    settings: dict[str, object]
+    result: PanelResult
+
+
+def metric_curves(
+    metrics: Sequence[Mapping[str, object]],
+    keys: Sequence[str] | Mapping[str, str],
+    x: str = "step",
+) -> dict[str, list[tuple[float, float]]]:
+    """``{name: [(x, value), …]}`` from per-step metrics (rows of ``metrics.jsonl`` or a
+    training history), skipping rows that lack the key or hold None. ``keys`` lists the
+    metrics, or maps each to the name its panel shows (``{"kl": "KL to the start"}``)."""
+    names = keys if isinstance(keys, Mapping) else {key: key for key in keys}
+    return {
+        name: [(m[x], m[key]) for m in metrics if m.get(key) is not None and x in m]
+        for key, name in names.items()
+    }
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+def _option_label(control: w.Widget, value: object) -> object:
+    """What a dropdown shows for ``value`` (its option's label); other controls: the value."""
+    if isinstance(control, w.Dropdown):
+        for option in control.options:
+            label, option_value = option if isinstance(option, tuple) else (str(option), option)
+            if option_value == value:
+                return label
+    return value
+
+
+def runs_table(
+    runs: Sequence[PanelRun],
+    settings: Mapping[str, str],
+    shown: Callable[[str, object], object] = lambda _name, value: value,
+) -> str:
+    """Every run as a row: its label, its settings (``settings``: keyword → column header;
+    ``shown(keyword, value)`` says what to write) and its summary, one column per key in
+    order of first appearance; "–" where a run has no value. Escaped."""
+    results = list(dict.fromkeys(k for r in runs for k in r.result.summary))
+    rows = [
+        [run.label]
+        + [_shown(shown(n, run.settings[n])) if n in run.settings else "–" for n in settings]
+        + [_shown(run.result.summary[k]) if k in run.result.summary else "–" for k in results]
+        for run in runs
+    ]
+    return html_table(rows, header=["run", *settings.values(), *results])
+
+
+def overlay_svg(
+    runs: Sequence[PanelRun],
+    baseline: PanelRun | None = None,
+    smooth: int = 1,
+    xlabel: str = "step",
+    keys: Sequence[str] | None = None,
+) -> str:
+    """The curves of the latest :data:`MAX_DRAWN` runs over the baseline's, as inline SVG
+    (:func:`r1lab.plots.overlay_curves`); "" when there is nothing to draw. The lines of
+    a run carry its number (``r1lab-run3-0`` is run 3's first panel), counting from 1."""
+    numbered = [(i, r) for i, r in enumerate(runs, start=1) if r.result.curves]
+    drawn = numbered[-MAX_DRAWN:]
+    if not drawn:
+        return ""
+    # Runs not drawn (no curves, or too old) keep their number: ids match the table's rows.
+    by_number, series = dict(drawn), []
+    for number in range(1, drawn[-1][0] + 1):
+        run = by_number.get(number)
+        series.append((run.label, run.result.curves or {}) if run else ("", {}))
+    base = (baseline.label, baseline.result.curves) if baseline and baseline.result.curves else None
+    fig = overlay_curves(series, base, keys=keys, smooth=smooth, xlabel=xlabel)
+    note = ""
+    if len(numbered) > len(drawn):
+        note = (
+            f"<p><i>The figure shows the latest {MAX_DRAWN} runs; the table has them all.</i></p>"
+        )
+    return svg_markup(fig) + note
+
+
 def _run_panel(
     title: str,
     controls: Sequence[w.Widget],
-    run: Callable[..., None],
+    run: Callable[..., PanelResult | None],
     names: Sequence[str],
     button_text: str = "Run",
+    *,
+    baseline: PanelRun | None = None,
+    smooth: int = 1,
+    xlabel: str = "step",
+    keys: Sequence[str] | None = None,
 ) -> w.VBox:
-    """Controls, a Run button and an output area; ``run(**values)`` draws into the output.
+    """Controls, a Run button, an output area for what ``run(**values)`` prints and
+    displays, then the table of this session's runs and their curves, over ``baseline``.
+
+    Each run that returns a :class:`PanelResult` (or None: a row of settings only) adds a
+    row to the table and, when it has curves, a line to every panel of the figure.
 
     A ``ValueError`` from ``run`` is shown as a message in the output, not a traceback:
     that is how a bad setting explains itself. Any other error is shown as one line (its
-    type and message) and the button works again; an interrupt still stops the run.
+    type and message) and the button works again; an interrupt still stops the run. A run
+    that fails adds nothing to the table.
     """
     button = w.Button(description=button_text, button_style="primary", icon="play")
     out = w.Output()
+    table, figure = w.HTML(), w.HTML()
     for widget in controls:
         widget.add_class(CONTROL)
     button.add_class(RUN)
     out.add_class(OUTPUT)
+    table.add_class(RUNS)
+    figure.add_class(OVERLAY)
+    history: list[PanelRun] = []
+    headers = {name: c.description or name for name, c in zip(names, controls, strict=True)}
+    by_name = dict(zip(names, controls, strict=True))
+
+    def shown(name: str, value: object) -> object:
+        return _option_label(by_name[name], value)
+
+    def redraw() -> None:
+        rows = ([baseline] if baseline else []) + history
+        hint = (
+            "<p><i>Press Run: each run is added to this table"
+            + (" and drawn over the earlier ones and the baseline" if baseline else "")
+            + ".</i></p>"
+        )
+        table.value = (
+            "<b>Runs in this session</b>"
+            + (runs_table(rows, headers, shown) if rows else "")
+            + ("" if history else hint)
+        )
+        figure.value = overlay_svg(history, baseline, smooth, xlabel, keys)
+
+    redraw = _explaining_errors(figure, redraw)
 
     def on_click(*_: object) -> None:
         out.clear_output(wait=True)
         button.disabled = True
+        values = {name: c.value for name, c in zip(names, controls, strict=True)}
+        result: object = None
         try:
             with out:
                 try:
-                    run(**{name: c.value for name, c in zip(names, controls, strict=True)})
+                    result = run(**values)
                 except ValueError as err:
                     print(f"Cannot run with these settings: {err}")
+                    return
                 except Exception as err:  # shown to the learner as one line, not swallowed
                     print(f"The run stopped on an unexpected error: {_error_line(err)}")
+                    return
+                if result is not None and not isinstance(result, PanelResult):
+                    kind = type(result).__name__
+                    print(f"The run returned a {kind}, not a PanelResult: not added to the table.")
+                    return
+            history.append(PanelRun(f"run {len(history) + 1}", values, result or PanelResult()))
+            redraw()
         finally:
             button.disabled = False
 
     button.on_click(on_click)
-    panel = w.VBox([w.HTML(f"<b>{title}</b>"), w.HBox([*controls, button]), out])
+    redraw()
+    panel = w.VBox([w.HTML(f"<b>{title}</b>"), w.HBox([*controls, button]), out, table, figure])
     panel.add_class(PANEL)
     return panel
 
 
 def sft_panel(
-    run: Callable[..., None],
+    run: Callable[..., PanelResult | None],
     examples: int = 800,
     epochs: int = 10,
     max_examples: int = 1800,
+    *,
+    baseline: PanelRun | None = None,
 ) -> w.VBox:
     """Sliders for the number of cold-start traces and epochs, and a Run button that calls
-    ``run(examples=…, epochs=…)`` (which trains and draws its results)."""
+    ``run(examples=…, epochs=…)``, which trains and returns its scores and loss curve
+    (:class:`PanelResult`); each run joins the table and the figure, over ``baseline``."""
     if not 1 <= examples <= max_examples:
         raise ValueError(f"examples must be between 1 and {max_examples} (got {examples})")
     style = {"description_width": "initial"}
@@ -247,17 +408,22 @@ def sft_panel(
         controls,
         run,
         ("examples", "epochs"),
+        baseline=baseline,
     )
 
 
 def rollout_panel(
     prompts: Sequence[str],
-    run: Callable[..., None],
+    run: Callable[..., PanelResult | None],
     temperature: float = 1.0,
     top_p: float = 1.0,
+    *,
+    baseline: PanelRun | None = None,
 ) -> w.VBox:
     """A prompt picker and temperature / top-p sliders; Run calls
-    ``run(index=…, temperature=…, top_p=…)`` (which samples and shows the group)."""
+    ``run(index=…, temperature=…, top_p=…)``, which samples and shows the group and returns
+    its counts and curves over k, the samples drawn (:class:`PanelResult`); each run joins
+    the table and the figure, over ``baseline``."""
     if not prompts:
         raise ValueError("rollout_panel needs at least one prompt")
     style = {"description_width": "initial"}
@@ -283,22 +449,32 @@ def rollout_panel(
         ),
     ]
     return _run_panel(
-        "Sample a group of completions", controls, run, ("index", "temperature", "top_p")
+        "Sample a group of completions",
+        controls,
+        run,
+        ("index", "temperature", "top_p"),
+        baseline=baseline,
+        xlabel="k (the first k samples of the group)",
     )
 
 
 def grpo_panel(
-    run: Callable[..., None],
+    run: Callable[..., PanelResult | None],
     num_generations: int = 8,
     beta: float = 0.0,
     epsilon: float = 0.2,
     learning_rate: float = 2e-4,
     temperature: float = 1.0,
     steps: int = 40,
+    *,
+    baseline: PanelRun | None = None,
+    smooth: int = 5,
 ) -> w.VBox:
     """Sliders for GRPO's main knobs and a Run button that calls ``run(num_generations=…,
-    beta=…, epsilon=…, learning_rate=…, temperature=…, steps=…)`` (which trains from the
-    cold-start model and draws the curves)."""
+    beta=…, epsilon=…, learning_rate=…, temperature=…, steps=…)``, which trains from the
+    cold-start model and returns its scores and per-step curves (:class:`PanelResult`);
+    each run joins the table and the figure (a moving average over ``smooth`` steps over
+    the faint raw values), over ``baseline``."""
     style = {"description_width": "initial"}
     slider = dict(continuous_update=False, style=style)
     controls = [
@@ -319,6 +495,8 @@ def grpo_panel(
         controls,
         run,
         ("num_generations", "beta", "epsilon", "learning_rate", "temperature", "steps"),
+        baseline=baseline,
+        smooth=smooth,
     )
 
 
@@ -418,9 +596,11 @@ def sweep_browser(sweep: dict) -> w.VBox:
     scores, two held-out samples of a few problems, and the training samples logged at a
     chosen step, each read as attempts and retries."""
     from r1lab.display import html_table, html_trajectory
-    from r1lab.sweep import label
+    from r1lab.sweep import ARMS, label
 
-    runs = {arm: seeds for arm, seeds in sweep["runs"].items() if seeds}
+    order = list(ARMS)  # the course's order of the arms, not their folders' alphabetical one
+    ranked = sorted(sweep["runs"], key=lambda a: (order.index(a) if a in order else len(order), a))
+    runs = {arm: sweep["runs"][arm] for arm in ranked if sweep["runs"][arm]}
     if not runs:
         raise ValueError("sweep_browser needs a sweep with at least one finished run")
     arm = w.Dropdown(options=[(label(a), a) for a in runs], description="arm")
@@ -489,9 +669,18 @@ def sweep_browser(sweep: dict) -> w.VBox:
     return panel
 
 
-def arm_runner(run: Callable[..., None], arms: dict[str, str], arm: str = "grpo") -> w.VBox:
+def arm_runner(
+    run: Callable[..., PanelResult | None],
+    arms: dict[str, str],
+    arm: str = "grpo",
+    *,
+    baseline: PanelRun | None = None,
+    smooth: int = 10,
+) -> w.VBox:
     """Pick an arm (``{name: label}``) and a seed and press Run: calls ``run(arm=…,
-    seed=…)``, which trains it live and draws it next to the shipped sweep."""
+    seed=…)``, which trains it live, shows it next to the shipped sweep and returns its
+    scores and per-update curves (:class:`PanelResult`); each run joins the table and the
+    figure, over ``baseline``."""
     if arm not in arms:
         raise ValueError(f"arm {arm!r} is not one of {', '.join(arms)}")
     controls = [
@@ -500,4 +689,12 @@ def arm_runner(run: Callable[..., None], arms: dict[str, str], arm: str = "grpo"
         w.BoundedIntText(value=0, min=0, max=999, description="seed",
                          layout=w.Layout(width="160px")),
     ]  # fmt: skip
-    return _run_panel("Train one arm live, in the lesson budget", controls, run, ("arm", "seed"))
+    return _run_panel(
+        "Train one arm live, in the lesson budget",
+        controls,
+        run,
+        ("arm", "seed"),
+        baseline=baseline,
+        smooth=smooth,
+        xlabel="update",
+    )

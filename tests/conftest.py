@@ -15,6 +15,19 @@ def tokenizer():
     return build_tokenizer()
 
 
+def hub_cache(root: Path, repo_id: str, model_dir: Path) -> Path:
+    """``root`` laid out as the Hugging Face cache holds ``repo_id`` after one download,
+    with the files of ``model_dir``: what offline hub loading reads (set HF_HUB_CACHE)."""
+    repo = root / f"models--{repo_id.replace('/', '--')}"
+    snapshot = repo / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True)
+    for file in model_dir.iterdir():
+        (snapshot / file.name).write_bytes(file.read_bytes())
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0" * 40)
+    return root
+
+
 @pytest.fixture(scope="session")
 def saved_tiny_model(tmp_path_factory, tokenizer) -> Path:
     """A tiny model + tokenizer written with save_pretrained, as a learner's checkpoint would be."""

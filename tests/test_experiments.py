@@ -45,3 +45,44 @@ def test_before_is_the_sft_cards_evaluation():
 def test_an_unknown_trainer_is_refused(tmp_path):
     with pytest.raises(ValueError, match="trainer must be one of r1lab, trl"):
         grpo_from_sft(RunConfig.from_profile("smoke"), tmp_path, trainer="ppo")
+
+
+@pytest.mark.parametrize("trainer, seed", [("r1lab", 1), ("trl", 0)])
+def test_a_shipped_run_loads_as_train_returns_it(trainer, seed):
+    """What notebooks 05 (r1lab) and 06 (trl) show with USE_SHIPPED_RUN = True."""
+    from r1lab.experiments import load_shipped_run
+
+    result, summary = load_shipped_run(trainer, seed=seed)
+    assert result.run_dir == SHIPPED_RUNS_DIR / "grpo" / f"{trainer}-lesson-seed{seed}"
+    steps = RunConfig.from_profile("lesson").rl_steps
+    assert [m["step"] for m in result.history] == list(range(1, steps + 1))
+    assert result.resumed_from == 0 and result.skipped_steps == 0 and result.last_rollouts is None
+    assert summary["trainer"] == trainer and summary["seed"] == seed
+    assert summary["profile"] == "lesson" and summary["settings"]["steps"] == steps
+    # The learning target of the r1lab runs holds through TRL too.
+    assert summary["after"]["pass@1"] - summary["before"]["pass@1"] >= 0.20
+    assert summary["after"]["greedy"] - summary["before"]["greedy"] >= 0.10
+
+
+def test_a_missing_shipped_run_names_the_shipped_ones(tmp_path):
+    from r1lab.experiments import load_shipped_run
+
+    with pytest.raises(FileNotFoundError, match="r1lab-lesson-seed0, r1lab-lesson-seed1"):
+        load_shipped_run("r1lab", seed=7)
+    with pytest.raises(FileNotFoundError, match="the shipped runs are none"):
+        load_shipped_run("r1lab", root=tmp_path)
+    with pytest.raises(ValueError, match="trainer must be one of r1lab, trl"):
+        load_shipped_run("ppo")
+
+
+def test_a_trl_run_keeps_its_training_state_only_when_asked(tmp_path):
+    from r1lab.config import RunConfig
+    from r1lab.experiments import grpo_from_sft
+    from r1lab.trl_grpo import TRL_DIR
+
+    cfg = RunConfig.from_profile("smoke")
+    grpo_from_sft(cfg, tmp_path / "dropped", trainer="trl", progress=False)
+    assert (tmp_path / "dropped" / "eval.json").exists()
+    assert not (tmp_path / "dropped" / TRL_DIR).exists()  # 13 MB per lesson run otherwise
+    grpo_from_sft(cfg, tmp_path / "kept", trainer="trl", keep_checkpoint=True, progress=False)
+    assert any((tmp_path / "kept" / TRL_DIR).glob("checkpoint-*"))

@@ -18,6 +18,7 @@ from r1lab.models import (
     sample_text,
     set_seed,
 )
+from tests.conftest import hub_cache
 
 
 @pytest.mark.parametrize(("preset", "low", "high"), [("tiny", 0.8e6, 1.3e6), ("small", 4e6, 6e6)])
@@ -156,13 +157,7 @@ def test_hub_id_offline_fails_with_a_clear_message(tmp_path):
 
 def test_hub_loading_path_reads_a_cached_hub_layout(tmp_path, saved_tiny_model):
     """The hub branch of load() works offline once a model is in the local HF cache."""
-    repo = tmp_path / "hub" / "models--someone--tiny-r1"
-    snapshot = repo / "snapshots" / ("0" * 40)
-    snapshot.mkdir(parents=True)
-    for file in saved_tiny_model.iterdir():
-        (snapshot / file.name).write_bytes(file.read_bytes())
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text("0" * 40)
+    hub_cache(tmp_path / "hub", "someone/tiny-r1", saved_tiny_model)
     out = _run_python(
         "from r1lab.models import load\n"
         "m, t = load('someone/tiny-r1', device='cpu')\n"

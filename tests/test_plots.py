@@ -237,3 +237,33 @@ def test_error_bars_survive_a_mean_that_rounds_past_the_seeds():
     assert sum([0.1, 0.1, 0.1]) / 3 > 0.1
     error_bar_panels({"a": {"x": [0.1, 0.1, 0.1], "y": [0.7, 0.7, 0.7]}})
     pass_at_k_bands({"x": {1: [0.1, 0.1, 0.1], 2: [0.7, 0.7, 0.7]}})
+
+
+def test_overlay_curves_draws_runs_over_a_baseline_cut_to_their_range():
+    from r1lab.plots import overlay_curves
+
+    baseline = ("shipped", {"reward": [(s, s / 400) for s in range(1, 401)], "kl": [(1, 0.0)]})
+    runs = [(f"run {i}", {"reward": [(s, i * s / 40) for s in range(1, 41)]}) for i in (1, 2)]
+    fig = overlay_curves(runs, baseline, smooth=5)
+    reward, kl = fig.axes
+    gids = [line.get_gid() for line in reward.lines if line.get_gid()]
+    assert gids == ["r1lab-baseline-0", "r1lab-run1-0", "r1lab-run2-0"]
+    assert len(reward.lines) == 5  # and the raw values of each run, faint
+    assert reward.get_xlim()[1] < 45  # the 400 steps of the baseline are cut to the runs'
+    assert [line.get_gid() for line in kl.lines] == ["r1lab-baseline-1"]
+    assert [t.get_text() for t in reward.get_legend().get_texts()] == ["shipped", "run 1", "run 2"]
+    five = overlay_curves(runs, keys=["a", "b", "c", "d", "reward"])
+    assert len(five.axes) == 6 and not five.axes[-1].axison  # two rows of three, one spare
+    with pytest.raises(ValueError, match="at least one run or a baseline"):
+        overlay_curves([])
+    with pytest.raises(ValueError, match="smooth must be"):
+        overlay_curves(runs, smooth=0)
+
+
+def test_svg_markup_keeps_the_line_ids_and_scales_to_its_box():
+    from r1lab.plots import overlay_curves, svg_markup
+
+    svg = svg_markup(overlay_curves([("run 1", {"loss": [(1, 2.0), (2, 1.0)]})]))
+    assert svg.startswith("<svg style='max-width:100%;height:auto' ")
+    assert '<g id="r1lab-run1-0">' in svg and "<?xml" not in svg
+    assert "run 1</text>" in svg  # text stays text

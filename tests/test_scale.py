@@ -18,6 +18,7 @@ from r1lab.grpo import GRPOSettings
 from r1lab.rewards import countdown_reward
 from r1lab.runlog import load_run
 from r1lab.storage import read_json, read_jsonl
+from tests.conftest import hub_cache
 from tests.processes import free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -159,13 +160,7 @@ def test_scale_grpo_settings_are_valid_grpo_settings():
 def test_a_hub_id_loads_offline_from_a_hand_built_cache(tmp_path, saved_tiny_model):
     """The default path of `r1lab scale` (a hub id) with no network: the model comes from a
     cache laid out as the hub's, as it would after one download."""
-    repo = tmp_path / "hub" / "models--someone--tiny-r1"
-    snapshot = repo / "snapshots" / ("0" * 40)
-    snapshot.mkdir(parents=True)
-    for file in saved_tiny_model.iterdir():
-        (snapshot / file.name).write_bytes(file.read_bytes())
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text("0" * 40)
+    hub_cache(tmp_path / "hub", "someone/tiny-r1", saved_tiny_model)
     out = tmp_path / "run"
     done = subprocess.run(
         [sys.executable, "-m", "r1lab", "scale", *TINY_RUN[2:], "--model", "someone/tiny-r1",

@@ -129,12 +129,19 @@ def test_a_shipped_model_with_changed_bytes_is_refused_by_name(tmp_path):
     load(copy)
 
 
-def test_a_damaged_resume_checkpoint_is_refused_by_name(tmp_path):
+def _two_steps(run_dir: Path, **settings):
+    """The cold start trained for 2 tiny GRPO steps into ``run_dir``: (model, tokenizer,
+    prompts, settings)."""
     model, tokenizer = load(CHECKPOINTS_DIR / "sft")
     prompts = [{"prompt": "3 4 5 to 17", "numbers": [3, 4, 5], "target": 17}] * 4
     settings = GRPOSettings(steps=2, prompts_per_step=2, num_generations=2, max_new_tokens=8,
-                            checkpoint_every=1)  # fmt: skip
-    train(model, tokenizer, prompts, settings, run_dir=tmp_path, progress=False)
+                            **settings)  # fmt: skip
+    train(model, tokenizer, prompts, settings, run_dir=run_dir, progress=False)
+    return model, tokenizer, prompts, settings
+
+
+def test_a_damaged_resume_checkpoint_is_refused_by_name(tmp_path):
+    model, tokenizer, prompts, settings = _two_steps(tmp_path, checkpoint_every=1)
     _damage(tmp_path / CHECKPOINT_FILE, 0.6)
     longer = GRPOSettings(**{**settings.to_dict(), "steps": 3})
     with pytest.raises(CorruptFileError, match=r"checkpoint\.pt is corrupted.*delete"):
@@ -220,11 +227,7 @@ def test_damaged_run_files_name_themselves(tmp_path):
 
 
 def test_resuming_with_other_steps_says_what_the_schedule_becomes(tmp_path):
-    model, tokenizer = load(CHECKPOINTS_DIR / "sft")
-    prompts = [{"prompt": "3 4 5 to 17", "numbers": [3, 4, 5], "target": 17}] * 4
-    settings = GRPOSettings(steps=2, prompts_per_step=2, num_generations=2, max_new_tokens=8,
-                            warmup_steps=0)  # fmt: skip
-    train(model, tokenizer, prompts, settings, run_dir=tmp_path, progress=False)
+    model, tokenizer, prompts, settings = _two_steps(tmp_path, warmup_steps=0)
     longer = GRPOSettings(**{**settings.to_dict(), "steps": 6})
     with pytest.warns(UserWarning, match=r"steps=2 as a run of steps=6.*goes from \S+ \(last"):
         train(model, tokenizer, prompts, longer, run_dir=tmp_path, progress=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from html import unescape
 
 import ipywidgets as w
@@ -382,3 +384,215 @@ def test_run_panels_show_an_unexpected_error_as_one_line(capsys):
         assert "RuntimeError: boom" in captured.out and "second line" not in captured.out
         assert "Traceback" not in captured.out + captured.err
         assert not parts[RUN][0].disabled
+
+
+# --------------------------------------------------------------------------- comparisons
+# Each Run panel keeps the session's runs in a table (settings → result) and draws every
+# run's curves over the earlier ones and the shipped baseline, in one SVG figure.
+
+
+def _compared(panel):
+    """The panel's table rows (header and cells, as text) and which curves its figure
+    draws: ``{"baseline" or "run1", …: number of metric panels it is drawn in}``."""
+    from r1lab.widgets import OVERLAY, RUNS
+
+    [table], [figure] = _find(panel, RUNS), _find(panel, OVERLAY)
+    rows = [
+        [
+            unescape(re.sub(r"<[^>]+>", "", cell))
+            for cell in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row)
+        ]
+        for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table.value)
+    ]
+    curves = Counter(re.findall(r'<g id="r1lab-(run\d+|baseline)-\d+"', figure.value))
+    return rows, dict(curves)
+
+
+def _baseline(settings, curves, **summary):
+    from r1lab.widgets import PanelResult, PanelRun
+
+    return PanelRun("shipped", settings, PanelResult(summary, curves))
+
+
+def test_sft_panel_tables_and_overlays_two_runs_on_the_baseline():
+    from r1lab.widgets import PanelResult, sft_panel
+
+    def run(examples, epochs):  # a stand-in for training: the loss falls faster with more data
+        steps = examples * epochs // 16 + 1
+        loss = [(s, 5.0 / (1 + s * examples / 800)) for s in range(1, steps + 1)]
+        return PanelResult({"format": f"{min(examples / 800, 1):.0%}", "steps": steps},
+                           {"training loss": loss})  # fmt: skip
+
+    shipped = [(s, 5.0 / (1 + s)) for s in range(1, 501)]
+    baseline = _baseline(
+        {"examples": 800, "epochs": 10}, {"training loss": shipped}, format="96%", steps=500
+    )
+    panel = sft_panel(run, examples=20, epochs=10, baseline=baseline)
+    rows, curves = _compared(panel)
+    assert rows == [["run", "cold-start traces", "epochs", "format", "steps"],
+                    ["shipped", "800", "10", "96%", "500"]]  # fmt: skip
+    assert curves == {}  # nothing drawn before the first run
+    examples, epochs = _parts(panel)[CONTROL]
+    button = _parts(panel)[RUN][0]
+    button.click()
+    examples.value = 800
+    button.click()
+    rows, curves = _compared(panel)
+    assert rows[2:] == [["run 1", "20", "10", "2%", "13"], ["run 2", "800", "10", "100%", "501"]]
+    assert curves == {"baseline": 1, "run1": 1, "run2": 1}
+
+
+def test_rollout_panel_compares_temperatures_on_one_prompt():
+    from r1lab.widgets import PanelResult, PanelRun, rollout_panel
+
+    def run(index, temperature, top_p):  # distinct completions among the first k of 8
+        distinct = [(k, min(k, 1 + round(temperature * 5))) for k in range(1, 9)]
+        return PanelResult({"distinct": distinct[-1][1]}, {"distinct in the first k": distinct})
+
+    prompts = ["use 1 2 3 to make 6", "use 2 2 2 to make 8"]
+    first = PanelRun("the group above", {"index": 0, "temperature": 1.0, "top_p": 1.0},
+                     run(0, 1.0, 1.0))  # fmt: skip
+    panel = rollout_panel(prompts, run, temperature=0.3, baseline=first)
+    prompt, temperature, top_p = _parts(panel)[CONTROL]
+    button = _parts(panel)[RUN][0]
+    button.click()
+    temperature.value = 1.5
+    button.click()
+    rows, curves = _compared(panel)
+    assert rows[0] == ["run", "prompt", "temperature", "top-p", "distinct"]
+    assert rows[1:] == [
+        ["the group above", "use 1 2 3 to make 6", "1", "1", "6"],
+        ["run 1", "use 1 2 3 to make 6", "0.3", "1", "3"],  # the prompt's text, not its index
+        ["run 2", "use 1 2 3 to make 6", "1.5", "1", "8"],
+    ]
+    assert curves == {"baseline": 1, "run1": 1, "run2": 1}
+
+
+def test_grpo_panel_puts_g2_and_g16_in_one_picture_over_the_shipped_run():
+    from r1lab.widgets import PanelResult, grpo_panel, metric_curves
+
+    def run(num_generations, beta, epsilon, learning_rate, temperature, steps):
+        history = [
+            {"step": s, "reward": 0.3 + s / 100, "length": 40.0, "zero": 1 / num_generations}
+            for s in range(1, steps + 1)
+        ]
+        return PanelResult(
+            {"held-out pass@1": f"{0.25 + num_generations / 100:.1%}"},
+            metric_curves(history, ("reward", "length", "zero")),
+        )
+
+    shipped = run(8, 0.0, 0.2, 2e-4, 1.0, 400)
+    panel = grpo_panel(run, num_generations=2, steps=40, baseline=_baseline(
+        {"num_generations": 8, "steps": 400}, shipped.curves, **shipped.summary))  # fmt: skip
+    g, beta, eps, lr, temperature, steps = _parts(panel)[CONTROL]
+    button = _parts(panel)[RUN][0]
+    button.click()
+    g.value = 16
+    button.click()
+    rows, curves = _compared(panel)
+    header = ["run", "G", "β (KL)", "ε", "lr", "temperature", "steps", "held-out pass@1"]
+    assert rows[0] == header
+    assert rows[1] == ["shipped", "8", "–", "–", "–", "–", "400", "33.0%"]
+    assert rows[2] == ["run 1", "2", "0", "0.2", "0.0002", "1", "40", "27.0%"]
+    assert rows[3][:2] == ["run 2", "16"] and rows[3][-1] == "41.0%"
+    assert curves == {"baseline": 3, "run1": 3, "run2": 3}  # every run in each of 3 panels
+
+
+def test_arm_runner_compares_arms_by_their_labels():
+    from r1lab.widgets import PanelResult, arm_runner
+
+    def run(arm, seed):
+        curves = {"reward": [(1, 0.3), (2, 0.35)], "length": [(1, 40), (2, 38)]}
+        return PanelResult({"pass@1": 0.4 if arm == "rft" else 0.26}, curves)
+
+    panel = arm_runner(run, {"grpo": "GRPO", "rft": "rejection sampling"}, arm="rft")
+    arm, seed = _parts(panel)[CONTROL]
+    button = _parts(panel)[RUN][0]
+    button.click()
+    arm.value, seed.value = "grpo", 1
+    button.click()
+    rows, curves = _compared(panel)
+    assert rows == [["run", "arm", "seed", "pass@1"], ["run 1", "rejection sampling", "0", "0.4"],
+                    ["run 2", "GRPO", "1", "0.26"]]  # fmt: skip
+    assert curves == {"run1": 2, "run2": 2}  # no baseline given: none drawn
+
+
+def test_a_failed_run_adds_no_row_and_a_run_without_result_adds_its_settings(capsys):
+    from r1lab.widgets import PanelResult, sft_panel
+
+    results = iter([PanelResult({"format": "50%"}, {"loss": [(1, 2.0), (2, 1.0)]}), None,
+                    ValueError("too many"), "not a result"])  # fmt: skip
+
+    def run(examples, epochs):
+        result = next(results)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    panel = sft_panel(run, examples=40, epochs=2)
+    button = _parts(panel)[RUN][0]
+    for _ in range(4):
+        button.click()
+    printed = capsys.readouterr().out
+    assert "Cannot run with these settings: too many" in printed
+    assert "The run returned a str, not a PanelResult: not added to the table." in printed
+    rows, curves = _compared(panel)
+    assert rows[1:] == [["run 1", "40", "2", "50%"], ["run 2", "40", "2", "–"]]
+    assert curves == {"run1": 1}
+    assert not button.disabled
+
+
+def test_a_panel_figure_draws_the_latest_runs_and_keeps_their_numbers():
+    import r1lab.widgets
+    from r1lab.widgets import PanelResult, PanelRun, overlay_svg
+
+    runs = [PanelRun(f"run {i}", {}, PanelResult({}, {"loss": [(1, i), (2, i / 2)]} if i != 2
+            else None)) for i in range(1, r1lab.widgets.MAX_DRAWN + 3)]  # fmt: skip
+    svg = overlay_svg(runs)
+    drawn = sorted({int(n) for n in re.findall(r'id="r1lab-run(\d+)-0"', svg)})
+    assert drawn == list(range(3, r1lab.widgets.MAX_DRAWN + 3))  # run 2 drew nothing; 1 is old
+    assert "the table has them all" in svg
+    assert overlay_svg(runs[1:2]) == ""  # nothing to draw
+
+
+def test_runs_table_escapes_and_marks_missing_values():
+    from r1lab.widgets import PanelResult, PanelRun, runs_table
+
+    page = runs_table([PanelRun("<b>x</b>", {"a": 0.123456}, PanelResult({"r": "<i>"}))],
+                      {"a": "A", "b": "B"})  # fmt: skip
+    assert "&lt;b&gt;x&lt;/b&gt;" in page and "&lt;i&gt;" in page and "<b>" not in page
+    assert "0.123" in page and ">–<" in page
+
+
+def test_metric_curves_skips_rows_without_the_metric():
+    from r1lab.widgets import metric_curves
+
+    rows = [{"step": 1, "kl": 0.1}, {"step": 2, "kl": None}, {"step": 3}, {"step": 4, "kl": 0.2}]
+    assert metric_curves(rows, ("kl", "reward")) == {"kl": [(1, 0.1), (4, 0.2)], "reward": []}
+
+
+def test_metric_curves_can_name_the_panels():
+    from r1lab.widgets import metric_curves
+
+    rows = [{"step": 1, "frac_reward_zero_std": 0.5}]
+    named = metric_curves(rows, {"frac_reward_zero_std": "zero-advantage groups"})
+    assert named == {"zero-advantage groups": [(1, 0.5)]}
+
+
+def test_the_sweep_browser_lists_arms_in_the_courses_order():
+    from r1lab.experiments import SHIPPED_RUNS_DIR
+    from r1lab.sweep import ARMS, SWEEP_DIR, load_sweep
+    from r1lab.widgets import sweep_browser
+
+    sweep = load_sweep(SHIPPED_RUNS_DIR / SWEEP_DIR)
+    panel = sweep_browser(sweep)
+
+    def dropdowns(widget):
+        found = [widget] if isinstance(widget, w.Dropdown) else []
+        for child in getattr(widget, "children", ()):
+            found += dropdowns(child)
+        return found
+
+    shown = [value for _, value in dropdowns(panel)[0].options]
+    assert shown == [a for a in ARMS if sweep["runs"].get(a)]
+    assert shown != sorted(shown)  # alphabetical by key is what it used to be

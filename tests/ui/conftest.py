@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import time
 import urllib.request
@@ -16,12 +15,10 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 from tests.processes import free_port, stop_group
+from tests.ui.browser import CHROMIUM_ENV, BrowserMissing, find_browser
 from tests.ui.harness import check_notebook, save_screenshot, shutdown_kernels
 
 SCREENSHOTS = REPO_ROOT / "screenshots" / "ui"
-# Not R1LAB_*: r1lab refuses R1LAB_ variables that name no RunConfig field, and the
-# kernels inherit this environment.
-CHROMIUM_ENV = "CHROMIUM_BIN"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",  # CI containers run as root, where Chromium's sandbox cannot start
@@ -31,9 +28,10 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+# What `make test` runs before pytest: it installs a browser when none is found.
 INSTALL_HINT = (
-    "install it with `sudo apt-get install chromium` (Debian/Ubuntu), or set "
-    f"{CHROMIUM_ENV} to a Chromium or Chrome binary"
+    "run `.venv/bin/python -m tests.ui.browser`, which installs one (`make test` runs it "
+    f"first), or set {CHROMIUM_ENV} to a Chromium or Chrome binary"
 )
 # JupyterLab settings for the test server only: a run longer than the autosave interval
 # must never write smoke-profile outputs over the committed notebooks.
@@ -53,11 +51,15 @@ class Lab:
 
 @pytest.fixture(scope="session")
 def chromium() -> str:
-    """The Chromium binary; a missing one fails the UI tests, it never skips them."""
-    path = os.environ.get(CHROMIUM_ENV) or shutil.which("chromium")
-    if not path or not os.access(path, os.X_OK):
-        pytest.fail(f"The UI tests need Chromium, which was not found: {INSTALL_HINT}.")
-    return path
+    """The browser binary (see tests/ui/browser.py); a missing one fails the UI tests, it
+    never skips them."""
+    try:
+        browser = find_browser()
+    except BrowserMissing as err:
+        pytest.fail(f"The UI tests cannot start a browser: {err}.")
+    if browser is None:
+        pytest.fail(f"The UI tests need Chromium or Chrome, which was not found: {INSTALL_HINT}.")
+    return browser.path
 
 
 @pytest.fixture(scope="session")
@@ -65,10 +67,7 @@ def browser(chromium: str):
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        pytest.fail(
-            "The UI tests need the playwright package: pip install -e '.[dev]' "
-            "(never `playwright install`: the tests use the system Chromium)."
-        )
+        pytest.fail("The UI tests need the playwright package: pip install -e '.[dev]'.")
     with sync_playwright() as playwright:
         try:
             browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
