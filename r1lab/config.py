@@ -71,7 +71,8 @@ class RunConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> RunConfig:
         """The profile named by ``R1LAB_PROFILE`` (default ``lesson``), then ``R1LAB_<FIELD>``
-        variables, then ``overrides`` (which may name a ``profile`` too)."""
+        variables, then ``overrides`` (which may name a ``profile`` too). ``R1LAB_THREADS``,
+        when set, also sets torch's thread count (:func:`r1lab.env.set_threads`)."""
         environ = os.environ if environ is None else environ
         unknown = sorted(
             key
@@ -100,7 +101,14 @@ class RunConfig:
             if value is None or not check(value):
                 raise ValueError(f"{ENV_PREFIX}{name.upper()} must be {allowed} (got {raw!r})")
             from_env[name] = value
-        return cls.from_profile(profile, **{**from_env, **overrides})
+        cfg = cls.from_profile(profile, **{**from_env, **overrides})
+        if environ.get(THREADS_VARIABLE, "").strip():
+            # Notebooks read their settings here: R1LAB_THREADS gives their kernel a chosen
+            # thread count too (unset, a kernel keeps torch's default of one per core).
+            from r1lab.env import set_threads
+
+            set_threads(environ)
+        return cfg
 
     def replace(self, **changes: Any) -> RunConfig:
         """A copy with some fields changed (validated like a new config)."""

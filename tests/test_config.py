@@ -122,3 +122,19 @@ def test_process_variables_are_known_but_not_fields():
     assert "threads" not in cfg.to_dict()
     with pytest.raises(ValueError, match="unknown variable R1LAB_TYPO: .*R1LAB_THREADS"):
         RunConfig.from_env({"R1LAB_TYPO": "1"})
+
+
+def test_a_notebook_reading_its_settings_also_takes_the_thread_count_asked_for():
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        RunConfig.from_env({})  # not set: a kernel keeps its threads
+        assert torch.get_num_threads() == 2
+        RunConfig.from_env({"R1LAB_THREADS": "1"})
+        assert torch.get_num_threads() == 1
+        with pytest.raises(ValueError, match="R1LAB_THREADS must be a positive integer"):
+            RunConfig.from_env({"R1LAB_THREADS": "0"})
+    finally:
+        torch.set_num_threads(before)
