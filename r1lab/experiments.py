@@ -9,6 +9,7 @@ with :func:`heldout_scores`.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -27,8 +28,8 @@ from r1lab.rollouts import evaluate, greedy_accuracy, user_text
 from r1lab.runlog import CONFIG_FILE, METRICS_FILE, SAMPLES_FILE
 from r1lab.storage import (
     CorruptFileError,
+    FinishedRunError,
     exclusive,
-    guard_finished,
     read_json,
     read_jsonl,
     settings_differ,
@@ -45,6 +46,10 @@ TRAINERS = ("r1lab", "trl")
 # What a run folder holds; replacing a finished run (overwrite=True) removes these first.
 RUN_FILES = (EVAL_FILE, CONFIG_FILE, METRICS_FILE, SAMPLES_FILE, CHECKPOINT_FILE,
              "watch.jsonl", "heldout.jsonl")  # fmt: skip
+# ... and these folders: TRL's checkpoints and reference copy (r1lab.trl_grpo.TRL_DIR,
+# REFERENCE_DIR), which a new TRL run would otherwise resume from, and the per-process
+# traces of r1lab scale (r1lab.scale.TRACE_DIR).
+RUN_DIRS = ("trl", "reference", "processes")
 
 
 def finished_run(
@@ -75,6 +80,8 @@ def finished_run(
     if overwrite:
         for name in RUN_FILES:
             (run_dir / name).unlink(missing_ok=True)
+        for name in RUN_DIRS:
+            shutil.rmtree(run_dir / name, ignore_errors=True)
         return None
     if not summary:
         return None  # nothing finished here: a fresh run, or an interrupted one resumes
@@ -86,9 +93,26 @@ def finished_run(
         full = {**GRPOSettings().to_dict(), **saved}  # fields added since: their defaults
         what = f"other settings: {settings_differ(full, settings.to_dict())}"
     # A finished run kept its checkpoint (keep_checkpoint): it can be extended.
-    extending = same_kind(summary) and load_checkpoint(run_dir, settings) is not None
-    guard_finished(done, extending, overwrite, what)
-    return None
+    if same_kind(summary) and load_checkpoint(run_dir, settings) is not None:
+        return None
+    raise FinishedRunError(
+        f"{run_dir} holds a finished run ({what}) that this command would replace: "
+        "choose another output folder, or pass --overwrite (overwrite=True) to replace it"
+    )
+
+
+def run_once(
+    run_dir: Path,
+    settings: GRPOSettings,
+    same_kind: Callable[[dict[str, Any]], bool],
+    overwrite: bool,
+    train: Callable[[], dict[str, Any]],
+) -> dict[str, Any]:
+    """``train()`` into ``run_dir`` as its only writer, unless :func:`finished_run` says the
+    finished run there is already this one (then its summary is returned as it is)."""
+    with exclusive(run_dir):
+        summary = finished_run(run_dir, settings, same_kind, overwrite)
+        return summary if summary is not None else train()
 
 
 def heldout_scores(
@@ -181,12 +205,10 @@ def grpo_from_sft(
         raise ValueError(f"trainer must be one of {', '.join(TRAINERS)} (got {trainer!r})")
     run_dir = Path(run_dir)
     settings = GRPOSettings.from_run_config(cfg, **overrides)
-    with exclusive(run_dir):  # one writer per run folder
-        same_kind = lambda saved: saved.get("trainer") == trainer  # noqa: E731
-        summary = finished_run(run_dir, settings, same_kind, overwrite)
-        if summary is not None:
-            return summary
-        return _grpo_from_sft(cfg, run_dir, settings, trainer, keep_checkpoint, progress, on_step)
+    return run_once(
+        run_dir, settings, lambda saved: saved.get("trainer") == trainer, overwrite,
+        lambda: _grpo_from_sft(cfg, run_dir, settings, trainer, keep_checkpoint, progress, on_step),
+    )  # fmt: skip
 
 
 def _grpo_from_sft(
@@ -234,8 +256,6 @@ def _grpo_from_sft(
     if not keep_checkpoint:  # the training state (TRL's: its checkpoint folder) goes
         (run_dir / CHECKPOINT_FILE).unlink(missing_ok=True)
         if trainer == "trl":
-            import shutil
-
             from r1lab.trl_grpo import TRL_DIR
 
             shutil.rmtree(run_dir / TRL_DIR, ignore_errors=True)
@@ -378,13 +398,12 @@ def emergence_run(
     def same_kind(saved: dict[str, Any]) -> bool:
         return saved.get("arm") == arm and saved.get("world", "countdown") == world.name
 
-    with exclusive(run_dir):  # one writer per run folder
-        summary = finished_run(run_dir, settings, same_kind, overwrite)
-        if summary is not None:
-            return summary
-        return _emergence_run(
+    return run_once(
+        run_dir, settings, same_kind, overwrite,
+        lambda: _emergence_run(
             cfg, arm, run_dir, settings, world, progress, on_step, reward_funcs, keep_checkpoint
-        )
+        ),
+    )  # fmt: skip
 
 
 def _emergence_run(

@@ -277,7 +277,6 @@ def run(
     settings is returned as it is, an interrupted one resumes, another is refused unless
     ``overwrite``. Returns what ``eval.json`` holds."""
     from r1lab.experiments import EVAL_FILE, finished_run
-    from r1lab.trl_grpo import TRL_DIR
     from r1lab.trl_grpo import train as trl_train
 
     run_dir = Path(run_dir)
@@ -297,11 +296,6 @@ def run(
             done = finished_run(run_dir, settings, same_kind, overwrite)
             if done is not None:
                 return done
-            if overwrite:
-                import shutil
-
-                shutil.rmtree(run_dir / TRL_DIR, ignore_errors=True)
-                shutil.rmtree(run_dir / TRACE_DIR, ignore_errors=True)
     elif (run_dir / EVAL_FILE).exists() and not overwrite:
         return {}  # the first process reports the finished run
 

@@ -10,7 +10,8 @@
   resume.
 * A run folder has one writer at a time (:func:`exclusive`): a lock the operating system
   releases when its holder dies, so a second writer is told who holds it.
-* A finished run is never replaced without being asked (:func:`guard_finished`).
+* A finished run is never replaced without being asked (:class:`FinishedRunError`, raised
+  by :func:`r1lab.experiments.finished_run`).
 * Worker processes die with their parent (:func:`die_with_parent`).
 """
 
@@ -254,30 +255,6 @@ def exclusive(run_dir: str | Path) -> Iterator[Path]:
 
 
 # ------------------------------------------------------------------- finished runs
-
-
-def guard_finished(
-    done: Path,
-    reusable: bool,
-    overwrite: bool,
-    what: str,
-    clear: tuple[str, ...] = (),
-) -> None:
-    """Before a command writes into the folder of ``done`` (a finished run's summary):
-    when the summary is there and the command cannot reuse the run (``reusable`` false),
-    refuse, unless ``overwrite``, in which case the finished run's files (``done`` and
-    the ``clear`` names beside it) are removed so the new run starts clean."""
-    if not done.exists() or reusable:
-        return
-    if not overwrite:
-        raise FinishedRunError(
-            f"{done.parent} holds a finished run ({what}) that this command would replace: "
-            "choose another output folder, or pass --overwrite (overwrite=True) to replace it"
-        )
-    for name in (done.name, *clear):
-        target = done.parent / name
-        if target.is_file():
-            target.unlink()
 
 
 def settings_differ(saved: dict[str, Any], now: dict[str, Any]) -> str:

@@ -47,7 +47,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from r1lab.checkpoints import CHECKPOINTS_DIR
 from r1lab.config import RunConfig
 from r1lab.data import countdown_dataset, load_eval
-from r1lab.experiments import EVAL_SEED, TRAIN_PROMPTS, finished_run
+from r1lab.experiments import EVAL_SEED, TRAIN_PROMPTS, finished_run, run_once
 from r1lab.grpo import CHECKPOINT_FILE, GRPOSettings, k3_kl
 from r1lab.rewards import countdown_reward, parse_completion
 from r1lab.rollouts import Rollouts, completion_logprobs, pass_at_k_curve, sample, user_text
@@ -56,7 +56,6 @@ from r1lab.storage import (
     CorruptFileError,
     FinishedRunError,
     die_with_parent,
-    exclusive,
     load_state,
     read_json,
     write_json,
@@ -413,12 +412,10 @@ def sweep_run(
     arm = _arm(arm)
     run_dir = Path(run_dir)
     settings = arm_settings(cfg, arm, steps)
-    with exclusive(run_dir):  # one writer per run folder
-        same_kind = lambda saved: saved.get("arm") == arm.name  # noqa: E731
-        summary = finished_run(run_dir, settings, same_kind, overwrite)
-        if summary is not None:
-            return summary
-        return _sweep_run(cfg, arm, run_dir, settings, progress, on_step, keep_checkpoint)
+    return run_once(
+        run_dir, settings, lambda saved: saved.get("arm") == arm.name, overwrite,
+        lambda: _sweep_run(cfg, arm, run_dir, settings, progress, on_step, keep_checkpoint),
+    )  # fmt: skip
 
 
 def _sweep_run(

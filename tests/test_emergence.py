@@ -27,6 +27,7 @@ from r1lab.models import load
 from r1lab.runlog import load_run
 
 SHIPPED = SHIPPED_RUNS_DIR / EMERGENCE_DIR
+SEARCH_SHIPPED = SHIPPED_RUNS_DIR / SEARCH_EMERGENCE_DIR
 BEHAVIOUR_KEYS = (
     "attempts",
     "retry_rate",
@@ -113,13 +114,18 @@ def test_rewrite_from_keeps_only_earlier_rows(tmp_path):
 SHIPPED_RUNS = sorted(SHIPPED.glob("*-seed*"))
 
 
-def test_every_arm_is_shipped_for_three_seeds_without_training_state():
-    assert [p.name for p in SHIPPED_RUNS] == sorted(
+@pytest.mark.parametrize(
+    ("study", "limit"),
+    [(SHIPPED, 8_000_000), (SEARCH_SHIPPED, 10_000_000)],
+    ids=["world1", "search"],
+)
+def test_every_arm_is_shipped_for_three_seeds_without_training_state(study, limit):
+    assert [p.name for p in sorted(study.glob("*-seed*"))] == sorted(
         f"{arm}-seed{s}" for arm in STARTS for s in range(3)
     )
-    assert not list(SHIPPED.rglob(CHECKPOINT_FILE))
-    size = sum(f.stat().st_size for f in SHIPPED.rglob("*") if f.is_file())
-    assert size < 8_000_000, f"{size / 1e6:.1f} MB: keep the shipped runs small"
+    assert not list(study.rglob(CHECKPOINT_FILE))
+    size = sum(f.stat().st_size for f in study.rglob("*") if f.is_file())
+    assert size < limit, f"{size / 1e6:.1f} MB: keep the shipped runs small"
 
 
 @pytest.mark.parametrize("path", SHIPPED_RUNS, ids=lambda p: p.name)
@@ -145,7 +151,6 @@ def test_a_shipped_run_is_complete(path):
 
 # ------------------------------------------------------------------ the search world
 
-SEARCH_SHIPPED = SHIPPED_RUNS_DIR / SEARCH_EMERGENCE_DIR
 SEARCH_KEYS = BEHAVIOUR_KEYS + ("checked_rate", "copied_target_rate", "step_accuracy")
 
 
@@ -212,15 +217,6 @@ def test_the_search_targets_are_read_per_seed_from_the_logs():
 
 
 SEARCH_RUNS = sorted(SEARCH_SHIPPED.glob("*-seed*"))
-
-
-def test_the_search_study_is_shipped_for_three_seeds_of_both_arms():
-    assert [p.name for p in SEARCH_RUNS] == sorted(
-        f"{arm}-seed{s}" for arm in STARTS for s in range(3)
-    )
-    assert not list(SEARCH_SHIPPED.rglob(CHECKPOINT_FILE))
-    size = sum(f.stat().st_size for f in SEARCH_SHIPPED.rglob("*") if f.is_file())
-    assert size < 10_000_000, f"{size / 1e6:.1f} MB: keep the shipped runs small"
 
 
 @pytest.mark.parametrize("path", SEARCH_RUNS, ids=lambda p: p.name)

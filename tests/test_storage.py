@@ -361,3 +361,19 @@ def test_study_workers_exit_with_their_parent():
     while time.monotonic() < deadline and _alive(child):
         time.sleep(0.1)
     assert not _alive(child)
+
+
+def test_overwrite_also_clears_the_folders_a_new_run_would_resume_from(tmp_path):
+    from r1lab import scale, trl_grpo
+    from r1lab.experiments import RUN_DIRS, finished_run
+
+    assert set(RUN_DIRS) == {trl_grpo.TRL_DIR, trl_grpo.REFERENCE_DIR, scale.TRACE_DIR}
+    write_json(tmp_path / EVAL_FILE, {"settings": GRPOSettings(steps=3).to_dict()})
+    for name in RUN_DIRS:
+        (tmp_path / name / "checkpoint-3").mkdir(parents=True)
+    with pytest.raises(FinishedRunError, match="steps: 3 → 2"):
+        finished_run(tmp_path, GRPOSettings(steps=2), lambda saved: True)
+    assert all((tmp_path / name).is_dir() for name in RUN_DIRS)
+    assert finished_run(tmp_path, GRPOSettings(steps=2), lambda saved: True, overwrite=True) is None
+    assert not any((tmp_path / name).exists() for name in RUN_DIRS)
+    assert not (tmp_path / EVAL_FILE).exists()
