@@ -49,13 +49,13 @@ class EvalSettings:
         return dataclasses.asdict(self)
 
 
-# The search world's models: a longer context and corpus (4-number chains, comparisons,
-# formatted other tasks), a cold start on more traces (the search mode is only 15 % of
-# them), and a completion budget for the long searches.
-# Blocks of 512 tokens: attention learns every distance a long search needs (with 256,
-# samples past ~250 tokens fell apart).
+# The search world's models: a longer context and corpus (4-number chains, dead ends,
+# comparisons, formatted other tasks), a cold start on more traces (the search mode is
+# only 20 % of them), and a completion budget for the long searches.
+# Blocks of 1,024 tokens: attention learns every distance a long search needs (with 256,
+# samples past ~250 tokens fell apart); 4 blocks a step keep the tokens per step of 8 × 512.
 SEARCH_PRETRAIN = PretrainConfig(
-    world="search", corpus_docs=160_000, steps=2500, batch_size=8, block_size=512
+    world="search", corpus_docs=160_000, steps=2500, batch_size=4, block_size=1024
 )
 SEARCH_SFT = SFTSettings(world="search", examples=8000, epochs=3, learning_rate=1e-3)
 SEARCH_EVAL = EvalSettings(world="search", max_new_tokens=SEARCH.max_new_tokens)

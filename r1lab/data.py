@@ -60,7 +60,7 @@ def countdown_trace_dataset(
 
     With a ``world`` whose trace style is ``search`` the traces are
     :func:`r1lab.tasks.countdown.write_search_trace` on that world's task (its
-    ``search_rate`` and ``max_wrong``); ``retry_rate`` and ``max_attempts`` then play no
+    ``search_rate`` and ``patience``); ``retry_rate`` and ``max_attempts`` then play no
     part."""
     world = get_world(world) if world is not None else None
     if world is not None:
@@ -72,7 +72,7 @@ def countdown_trace_dataset(
     for p in problems:
         if world is not None and world.trace_style == "search":
             trace = countdown.write_search_trace(
-                p, rng, spec=spec, search_rate=world.search_rate, max_wrong=world.max_wrong
+                p, rng, spec=spec, search_rate=world.search_rate, patience=world.patience
             )
         else:
             trace = countdown.write_trace(
@@ -209,8 +209,10 @@ def corpus_document(
     """One plain-text pretraining document of the given kind (no tags, no chat roles,
     except in the ``chat_`` kinds).
 
-    * ``fact``: one operation, ``63+6=69``
-    * ``chain``: numbers, then a calculation that uses them in order, ``9 7 6: 9*7=63,63+6=69``
+    * ``fact``: one operation, ``63+6=69``; in the search world also a forbidden one
+      (``3/2=x``, ``13*8=x``: not a whole number from 0 to 99)
+    * ``chain``: numbers, then a calculation that uses them in order, ``9 7 6: 9*7=63,63+6=69``;
+      in the search world any item of the search, dead ends included (``9 3 2: 9-6=3,3/2=x``)
     * ``value``: a calculation and the expression it computes, ``9-7=2,2*6=12 is (9-7)*6``
     * ``check``: one attempt at a problem, checked against its target, half of them right:
       ``use 9 7 6 to make 12: 9-7=2,2*6=12 ok`` or ``… 9*7=63,63+6=69 no``; in the search
@@ -219,9 +221,9 @@ def corpus_document(
     * ``chat_arithmetic``: the warm-up task as a formatted chat turn, the way real base
       models have seen formatted text: ``<|user|>compute 4+5*2<|assistant|><think>5*2=10,
       4+10=14</think><answer>14</answer>``
-    * ``chat_numbers``: another formatted task, any expression over numbers in the given
-      order (no target): ``<|user|>use 9 7 6 in order<|assistant|><think>9-7=2,2*6=12
-      </think><answer>(9-7)*6</answer>``
+    * ``chat_numbers``: another formatted task, any number made from the given numbers in
+      their order (no target): ``<|user|>use 9 7 6 to make any number<|assistant|><think>
+      9-7=2,2*6=12</think><answer>(9-7)*6</answer>``
     """
     if kind not in CORPUS_KINDS:
         raise ValueError(f"kind must be one of {', '.join(CORPUS_KINDS)} (got {kind!r})")
@@ -242,6 +244,11 @@ def corpus_document(
     listed = " ".join(map(str, numbers))
     expr = rng.choice(candidates)  # never empty: adding every number is always a chain
     steps = ",".join(str(s) for s in expr.steps())
+    if world.trace_style == "search" and kind in ("fact", "chain"):
+        # The search's items, dead ends among them: a forbidden step is a fact too (3/2=x).
+        item = rng.choice(countdown.search_items(numbers, spec))
+        written = countdown.search_item_text(item, 0, spec).split(" vs ", 1)[0]
+        return rng.choice(written.split(",")) if kind == "fact" else f"{listed}: {written}"
     if kind == "fact":
         return str(rng.choice(expr.steps()))
     if kind == "chain":
@@ -250,7 +257,7 @@ def corpus_document(
         return f"{steps} is {expr}"
     if kind == "chat_numbers":
         turn = f"<think>{steps}</think><answer>{expr}</answer>"
-        return f"<|user|>use {listed} in order<|assistant|>{turn}"
+        return f"<|user|>use {listed} to make any number<|assistant|>{turn}"
     # check: half of the time the target is the attempt's value (ok), else another chain's.
     value = int(expr.value)
     others = sorted({int(e.value) for e in candidates} - {value})

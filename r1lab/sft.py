@@ -146,7 +146,7 @@ def make_trainer(
         use_cpu=pick_device(device).type == "cpu",
         dataloader_num_workers=0,
         completion_only_loss=True,
-        max_length=512,  # the longest search-world trace is about 250 tokens
+        max_length=512,  # the longest search-world trace is about 400 tokens
         disable_tqdm=True,  # our own bar below, not transformers' table of every loss
         # TRL turns activation checkpointing on by default; a 1 M model only gets slower.
         **{_CHECKPOINTING: False},
