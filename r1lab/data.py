@@ -221,9 +221,9 @@ def corpus_document(
     * ``chat_arithmetic``: the warm-up task as a formatted chat turn, the way real base
       models have seen formatted text: ``<|user|>compute 4+5*2<|assistant|><think>5*2=10,
       4+10=14</think><answer>14</answer>``
-    * ``chat_numbers``: another formatted task, any number made from the given numbers in
-      their order (no target): ``<|user|>use 9 7 6 to make any number<|assistant|><think>
-      9-7=2,2*6=12</think><answer>(9-7)*6</answer>``
+    * ``chat_numbers``: another formatted task, any expression over numbers in the given
+      order (no target): ``<|user|>use 9 7 6 in order<|assistant|><think>9-7=2,2*6=12
+      </think><answer>(9-7)*6</answer>``
     """
     if kind not in CORPUS_KINDS:
         raise ValueError(f"kind must be one of {', '.join(CORPUS_KINDS)} (got {kind!r})")
@@ -257,7 +257,7 @@ def corpus_document(
         return f"{steps} is {expr}"
     if kind == "chat_numbers":
         turn = f"<think>{steps}</think><answer>{expr}</answer>"
-        return f"<|user|>use {listed} to make any number<|assistant|>{turn}"
+        return f"<|user|>use {listed} in order<|assistant|>{turn}"
     # check: half of the time the target is the attempt's value (ok), else another chain's.
     value = int(expr.value)
     others = sorted({int(e.value) for e in candidates} - {value})

@@ -427,17 +427,15 @@ def write_search_trace(
       calculation and no check: ``<think>(3+4)*5-2</think><answer>(3+4)*5-2</answer>``.
       The choice of mode comes before any calculation, so it cannot depend on whether
       the first guess is right.
-    * **search**: the search's items in its fixed order (:func:`search_items`), from one
-      picked at random and going round from the last to the first: each chain computed
-      step by step and compared with the target (``… vs 17 no``), each dead end cut at
+    * **search**: the search's items in its fixed order (:func:`search_items`), from the
+      first: each chain computed step by step and compared with the target (``… vs 17
+      no``), each dead end cut at
       its forbidden step (``3/2=x``), "wait" between them, until the solution is compared
       and ``ok`` (it is the answer) or the search's patience, drawn from ``patience``
       (items tried), runs out: then it stops after its next "no" (never at a dead end)
-      and answers the last chain it tried, which is wrong. The order is the one a person works through by
-      hand: keep the first steps, change the last operator, then the one before. So a
-      search never tries a chain twice, what comes next is always clear, and the traces
-      show every part of the order (a search that always began at the first item would
-      never show how to go on past its first few).
+      and answers the last chain it tried, which is wrong. The order is the one a person
+      works through by hand: keep the first steps, change the last operator, then the one
+      before. So a search never tries a chain twice and what comes next is always clear.
 
     The search is the rare long mode RL can up-weight: only computing, checking and
     retrying turn a wrong guess into a right answer, and a search that gives up later
@@ -455,9 +453,9 @@ def write_search_trace(
     if rng.random() >= search_rate:
         solution = rng.choice(solutions)
         return f"<think>{solution}</think><answer>{solution}</answer>"
-    start, patience = rng.randrange(len(items)), rng.randint(low, high)
+    patience = rng.randint(low, high)
     tried: list[Expr] = []
-    for i in range(start, start + len(items)):  # round the order from start
+    for i in range(len(items)):  # from the first item of the order
         tried.append(items[i % len(items)])
         if is_dead_end(tried[-1], spec):
             continue  # never give up at a dead end: go on to the next checked chain
