@@ -72,12 +72,7 @@ def countdown_trace_dataset(
     for p in problems:
         if world is not None and world.trace_style == "search":
             trace = countdown.write_search_trace(
-                p,
-                rng,
-                spec=spec,
-                search_rate=world.search_rate,
-                patience=world.patience,
-                first_guess=world.first_guess,
+                p, rng, spec=spec, search_rate=world.search_rate, patience=world.patience
             )
         else:
             trace = countdown.write_trace(
@@ -189,7 +184,6 @@ CORPUS_KINDS = (
     "value",
     "check",
     "compare",
-    "order",
     "chat_arithmetic",
     "chat_numbers",
 )
@@ -224,9 +218,6 @@ def corpus_document(
       ``use 9 7 6 to make 12: 9-7=2,2*6=12 ok`` or ``… 9*7=63,63+6=69 no``; in the search
       world the result is written beside the target first: ``… 63+6=69 vs 12 no``
     * ``compare``: two numbers compared, ``69 vs 12 no``, ``12 vs 12 ok`` (search world)
-    * ``order``: a few consecutive items of the search's fixed order, from anywhere in it,
-      without a target: ``9 3 2 8: 9+3=12,12/2=6,6/8=x wait 9+3=12,12/2=x wait 9-3=6,…``
-      (search world)
     * ``chat_arithmetic``: the warm-up task as a formatted chat turn, the way real base
       models have seen formatted text: ``<|user|>compute 4+5*2<|assistant|><think>5*2=10,
       4+10=14</think><answer>14</answer>``
@@ -253,12 +244,6 @@ def corpus_document(
     listed = " ".join(map(str, numbers))
     expr = rng.choice(candidates)  # never empty: adding every number is always a chain
     steps = ",".join(str(s) for s in expr.steps())
-    if kind == "order":  # consecutive items of the search's order, from anywhere in it
-        items = countdown.search_items(numbers, spec)
-        start, count = rng.randrange(len(items)), rng.randint(3, 8)
-        shown = [items[(start + i) % len(items)] for i in range(count)]
-        written = [countdown.search_item_text(e, 0, spec).split(" vs ", 1)[0] for e in shown]
-        return f"{listed}: {' wait '.join(written)}"
     if world.trace_style == "search" and kind in ("fact", "chain"):
         # The search's items, dead ends among them: a forbidden step is a fact too (3/2=x).
         item = rng.choice(countdown.search_items(numbers, spec))

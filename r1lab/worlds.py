@@ -37,7 +37,6 @@ class World:
     search_rate: float = 0.0  # search style: share of cold-start traces that search
     # search style: how many items a search tries before it gives up (drawn per trace)
     patience: tuple[int, int] = (2, 10)
-    first_guess: float = 0.25  # search style: share of searches whose first guess is right
     max_new_tokens: int = 96  # completion budget for RL and held-out sampling
     max_positions: int = 512  # the model's context (positions) when pretrained
     study_steps: int | None = None  # GRPO steps of the shipped emergence study (None: profile)
@@ -72,9 +71,8 @@ SEARCH = World(
     base_dir="search-base",
     sft_dir="search-sft",
     corpus_mix={
-        "fact": 0.2,
-        "chain": 0.07,
-        "order": 0.1,
+        "fact": 0.25,
+        "chain": 0.12,
         "value": 0.08,
         "compare": 0.12,
         "check": 0.21,

@@ -145,7 +145,7 @@ def test_a_dead_end_is_right_exactly_when_its_operation_is_forbidden(step, right
 def test_search_traces_answer_at_sight_or_search_honestly_in_a_fixed_order():
     problems = countdown.generate(400, seed=1, spec=SEARCH.spec)
     rng = random.Random(0)
-    modes, guesses = Counter(), Counter()
+    modes = Counter()
     high = SEARCH.patience[1]
     for p in problems:
         trace = countdown.write_search_trace(
@@ -160,16 +160,11 @@ def test_search_traces_answer_at_sight_or_search_honestly_in_a_fixed_order():
             assert _think(trace) == trace.split("<answer>")[1].split("</answer>")[0]
             assert not STEP.search(trace) and "wait" not in trace
             continue
-        # a search: a checked guess, then the first items of the fixed order without
-        # the guess, each written once, until the solution or until its patience runs
-        # out (then it stops after a checked chain)
+        # a search: the first items of the fixed order, each written once, until the
+        # solution or until its patience runs out (then it stops after a checked chain)
         items = _item_texts(p)
-        guess, rest = attempts[0], attempts[1:]
-        assert guess.dead is None and guess.text in items
         assert 1 <= len([a for a in attempts if a.dead is None]) <= high
-        without_guess = [t for t in items if t != guess.text]
-        assert [a.text for a in rest] == without_guess[: len(rest)]
-        guesses[guess.verdict] += 1
+        assert [a.text for a in attempts] == items[: len(attempts)]
         assert all(a.arithmetic_ok() for a in attempts), trace
         checked = [a for a in attempts if a.dead is None]
         assert all(a.compared == p.target and a.check_ok(p.target) for a in checked)
@@ -187,7 +182,6 @@ def test_search_traces_answer_at_sight_or_search_honestly_in_a_fixed_order():
         assert answer_steps(answer) == attempts[-1].steps  # the answer is its last chain
     assert 0.12 < (modes["search"] or len(problems) - modes["direct"]) / len(problems) < 0.28
     assert 0 < modes["found"] < len(problems) - modes["direct"]  # some searches give up
-    assert 0.1 < guesses["ok"] / sum(guesses.values()) < 0.45  # first_guess is 25 %
 
 
 def test_search_trace_settings_are_checked():
@@ -289,25 +283,6 @@ def test_the_search_corpus_teaches_which_steps_are_forbidden(corpus):
     assert set(ops) == {"-", "*", "/"}  # below 0, above 99, not whole
     chains = [t for t, k in zip(corpus["text"], corpus["kind"], strict=True) if k == "chain"]
     assert any(t.endswith("=x") for t in chains) and not any(" vs " in t for t in chains)
-
-
-def test_the_search_corpus_shows_how_the_order_goes_on_from_anywhere(corpus):
-    rows = [t for t, k in zip(corpus["text"], corpus["kind"], strict=True) if k == "order"]
-    assert rows
-    firsts = Counter()
-    for text in rows:
-        listed, shown = text.split(": ", 1)
-        numbers = tuple(int(n) for n in listed.split())
-        items = [
-            countdown.search_item_text(e, 0, SEARCH.spec).split(" vs ")[0]
-            for e in countdown.search_items(numbers, SEARCH.spec)
-        ]
-        written = shown.split(" wait ")
-        start = items.index(written[0])
-        assert written == (items * 2)[start : start + len(written)]  # consecutive, going round
-        assert " vs " not in text and "<" not in text  # no target, no format
-        firsts[start == 0] += 1
-    assert firsts[False] > firsts[True]  # from anywhere, not only the first item
 
 
 def test_the_search_corpus_shows_the_format_only_on_other_tasks(corpus):

@@ -420,7 +420,6 @@ def write_search_trace(
     spec: CountdownSpec | None = None,
     search_rate: float = 0.15,
     patience: tuple[int, int] = (2, 10),
-    first_guess: float = 0.25,
 ) -> str:
     """A cold-start completion for the search world, in one of two modes.
 
@@ -428,10 +427,8 @@ def write_search_trace(
       calculation and no check: ``<think>(3+4)*5-2</think><answer>(3+4)*5-2</answer>``.
       The choice of mode comes before any calculation, so it cannot depend on whether
       the first guess is right.
-    * **search**: a guess first (the solution with probability ``first_guess``, else a
-      wrong chain), computed and compared with the target; if it misses, "wait" and the
-      search's items in its fixed order (:func:`search_items`), from the first, the guess
-      left out: each chain computed step by step and compared with the target (``… vs 17
+    * **search**: the search's items in its fixed order (:func:`search_items`), from the
+      first: each chain computed step by step and compared with the target (``… vs 17
       no``), each dead end cut at
       its forbidden step (``3/2=x``), "wait" between them, until the solution is compared
       and ``ok`` (it is the answer) or the search's patience, drawn from ``patience``
@@ -457,19 +454,12 @@ def write_search_trace(
         solution = rng.choice(solutions)
         return f"<think>{solution}</think><answer>{solution}</answer>"
     patience = rng.randint(low, high)
-    full = [e for e in items if not is_dead_end(e, spec)]
-    wrong = [e for e in full if e.value != problem.target]
-    guess = rng.choice(solutions) if rng.random() < first_guess or not wrong else rng.choice(wrong)
-    tried: list[Expr] = [guess]  # a guess first, checked like every attempt
-    for item in items:  # then the order from its first item, the guess left out
-        if guess.value == problem.target:
-            break
-        if item is guess:
-            continue
-        tried.append(item)
-        if is_dead_end(item, spec):
+    tried: list[Expr] = []
+    for i in range(len(items)):  # from the first item of the order
+        tried.append(items[i % len(items)])
+        if is_dead_end(tried[-1], spec):
             continue  # never give up at a dead end: go on to the next checked chain
-        if item.value == problem.target or len(tried) >= patience:
+        if tried[-1].value == problem.target or len(tried) >= patience:
             break
     answer = tried[-1]  # the solution, or the last chain tried when patience ran out
     think = " wait ".join(search_item_text(e, problem.target, spec) for e in tried)
