@@ -4,7 +4,9 @@ start (``data/checkpoints/search-sft``) at the world's completion budget.
 
 Completions in the search world are several times longer than in world 1, and a batch
 decodes until its longest completion stops, so the figures are printed with the mean and
-the longest completion length that drove them.
+the longest completion length that drove them. The update is timed twice: micro-batches
+in the batch's order (each padded to the batch's longest completion) and grouped by length
+(``GRPOSettings.length_buckets``, what the search world's runs use).
 
     .venv/bin/python benchmarks/search_world.py [--steps 4] [--threads 2]
 """
@@ -88,15 +90,20 @@ def main() -> None:
             f"({s['tokens']:,} tokens in {s['seconds']:.1f} s; mean length {s['mean_length']:.0f}, "
             f"longest {s['max_length']})"
         )
-    settings = GRPOSettings(
-        steps=args.steps, max_new_tokens=SEARCH.max_new_tokens, warmup_steps=1, seed=0
-    )
-    t = step_times(model, tokenizer, args.steps, settings)
-    print(
-        f"GRPO step (16 x 8, budget {SEARCH.max_new_tokens}): {t['step_s']:.1f} s, of which "
-        f"sampling {t['sample_s']:.1f} s and scoring + update {t['update_and_scoring_s']:.1f} s; "
-        f"mean length {t['length']:.0f}, longest {t['length_max']}"
-    )
+    for buckets in (False, True):
+        model, tokenizer = load(args.model, device=str(device))  # the same start each time
+        settings = GRPOSettings(
+            steps=args.steps, max_new_tokens=SEARCH.max_new_tokens, warmup_steps=1, seed=0,
+            length_buckets=buckets,
+        )  # fmt: skip
+        t = step_times(model, tokenizer, args.steps, settings)
+        print(
+            f"GRPO step (16 x 8, budget {SEARCH.max_new_tokens}, micro-batches "
+            f"{'by length' if buckets else 'in batch order'}): {t['step_s']:.1f} s, of which "
+            f"sampling {t['sample_s']:.1f} s and scoring + update "
+            f"{t['update_and_scoring_s']:.1f} s; mean length {t['length']:.0f}, "
+            f"longest {t['length_max']}"
+        )
 
 
 if __name__ == "__main__":

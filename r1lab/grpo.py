@@ -98,6 +98,10 @@ class GRPOSettings:
     samples_per_log: int = 4
     sampling_batch_size: int = 128
     micro_batch_size: int = 32  # completions per forward/backward pass (bounds memory)
+    # Micro-batches of completions of similar length, each cut to its longest completion,
+    # instead of the batch's order padded to the batch's longest (same loss, summed in
+    # another order; much faster when a few completions are far longer than the rest).
+    length_buckets: bool = False
 
     def __post_init__(self) -> None:
         positive = (
@@ -317,6 +321,31 @@ class GRPOResult:
     run_dir: Path | None
 
 
+# Rows of the batch (a slice or an index tensor) and completion width (None: all of it).
+Chunk = tuple[Any, int | None]
+
+
+def micro_batches(lengths: torch.Tensor, size: int, by_length: bool = False) -> list[Chunk]:
+    """How the update walks through a batch of completions of ``lengths`` tokens: chunks
+    of at most ``size`` rows and the completion width each needs.
+
+    In the batch's order every chunk keeps the batch's full width (``None``: the default,
+    and what earlier runs did). ``by_length`` sorts the rows by length first and cuts each chunk to
+    its longest completion: padding is where most of an update's time goes when a few
+    completions are much longer than the rest (a search that runs to the budget makes 31
+    short answers cost the budget's positions each), and the loss over the real tokens
+    is the same."""
+    n = len(lengths)
+    if not by_length:
+        return [(slice(i, i + size), None) for i in range(0, n, size)]
+    order = torch.argsort(lengths, stable=True)
+    chunks = []
+    for i in range(0, n, size):
+        rows = order[i : i + size]
+        chunks.append((rows, max(int(lengths[rows].max()), 1)))
+    return chunks
+
+
 def prompt_batch(num_rows: int, settings: GRPOSettings, step: int) -> list[int]:
     """Row indices for ``step`` (counted from 0): a fresh shuffle of the dataset each epoch,
     a pure function of ``(seed, step)`` so that a resumed run sees the same prompts."""
@@ -523,21 +552,22 @@ def _step(
     if keep is not None:  # the failures drop out of the loss altogether
         mask = mask * keep.long()[:, None]
     advantages, mask = advantages.to(device), mask.to(device)
-    chunks = [slice(i, i + s.micro_batch_size) for i in range(0, len(rollouts), s.micro_batch_size)]
+    chunks = micro_batches(rollouts.lengths, s.micro_batch_size, s.length_buckets)
 
-    def logprobs_of(policy: PreTrainedModel, part: slice, with_entropy: bool = False) -> Any:
+    def logprobs_of(policy: PreTrainedModel, part: Chunk, with_entropy: bool = False) -> Any:
+        rows, width = part
         return completion_logprobs(
-            policy, rollouts.prompt_ids[part], rollouts.prompt_mask[part],
-            rollouts.completion_ids[part], rollouts.completion_mask[part], s.temperature,
-            with_entropy=with_entropy,
+            policy, rollouts.prompt_ids[rows], rollouts.prompt_mask[rows],
+            rollouts.completion_ids[rows, :width], rollouts.completion_mask[rows, :width],
+            s.temperature, with_entropy=with_entropy,
         )  # fmt: skip
 
     old_logprobs = ref_logprobs = None
     with torch.no_grad():
         if s.mu > 1:
-            old_logprobs = torch.cat([logprobs_of(model, part) for part in chunks])
+            old_logprobs = [logprobs_of(model, part) for part in chunks]
         if s.beta > 0:
-            ref_logprobs = torch.cat([logprobs_of(ref_model, part) for part in chunks])
+            ref_logprobs = [logprobs_of(ref_model, part) for part in chunks]
 
     model.train()
     learning_rate = optimizer.param_groups[0]["lr"]  # the rate this step's first update uses
@@ -545,25 +575,27 @@ def _step(
     for _ in range(s.mu):
         optimizer.zero_grad(set_to_none=True)
         loss_value, tokens, sums = 0.0, 0.0, {"clip_ratio": 0.0, "kl": 0.0}
-        for part in chunks:
+        for i, part in enumerate(chunks):
+            rows, width = part
+            part_mask = mask[rows, :width]
             logprobs, entropy = logprobs_of(model, part, with_entropy=True)
             entropy_sum += float(entropy.sum()) if len(stats) == 0 else 0.0
             loss, loss_stats = grpo_loss(
                 logprobs,
-                logprobs.detach() if old_logprobs is None else old_logprobs[part],
-                advantages[part],
-                mask[part],
-                ref_logprobs=None if ref_logprobs is None else ref_logprobs[part],
+                logprobs.detach() if old_logprobs is None else old_logprobs[i],
+                advantages[rows],
+                part_mask,
+                ref_logprobs=None if ref_logprobs is None else ref_logprobs[i],
                 beta=s.beta,
                 epsilon_low=s.epsilon_low,
                 epsilon_high=s.epsilon_high,
                 loss_type=s.loss_type,
                 max_completion_length=s.max_new_tokens,
             )
-            weight = chunk_weight(s.loss_type, mask[part], mask)
+            weight = chunk_weight(s.loss_type, part_mask, mask)
             (loss * weight).backward()
             loss_value += float(loss.detach()) * weight
-            n_tokens = float(mask[part].sum())
+            n_tokens = float(part_mask.sum())
             tokens += n_tokens
             for key in sums:
                 sums[key] += loss_stats[key] * n_tokens
@@ -736,7 +768,14 @@ def _warn_if_schedule_changes(saved: dict[str, Any], settings: GRPOSettings, ste
 # Settings a resumed run may change: the budget, how often it logs, and the micro-batch size
 # (gradient accumulation gives the same update, to rounding).
 RESUMABLE_CHANGES = frozenset(
-    {"steps", "checkpoint_every", "samples_every", "samples_per_log", "micro_batch_size"}
+    {
+        "steps",
+        "checkpoint_every",
+        "samples_every",
+        "samples_per_log",
+        "micro_batch_size",
+        "length_buckets",
+    }
 )
 
 

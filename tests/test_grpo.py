@@ -13,6 +13,7 @@ from r1lab.grpo import (
     grpo_loss,
     k3_kl,
     load_checkpoint,
+    micro_batches,
     prompt_batch,
     train,
     zero_std_groups,
@@ -338,6 +339,40 @@ def test_chunks_add_up_to_the_whole_batch(loss_type):
     (got,) = torch.autograd.grad(total, logits)
     assert total.item() == pytest.approx(whole.item(), abs=1e-6)
     assert torch.allclose(got, want, atol=1e-7)
+
+
+def test_length_buckets_cover_every_row_once_and_cut_the_padding():
+    lengths = torch.tensor([90, 3, 5, 480, 4, 7, 60, 2])
+    chunks = micro_batches(lengths, 3, by_length=True)
+    rows = torch.cat([r for r, _ in chunks])
+    assert sorted(rows.tolist()) == list(range(8))
+    assert [w for _, w in chunks] == [4, 60, 480]  # each chunk as wide as its longest
+    for r, w in chunks:
+        assert int(lengths[r].max()) == w and len(r) <= 3
+    plain = micro_batches(lengths, 3)
+    assert [(p.start, p.stop, w) for p, w in plain] == [(0, 3, None), (3, 6, None), (6, 9, None)]
+    padded = sum(len(lengths[p]) * int(lengths.max()) for p, _ in plain)
+    assert sum(len(r) * w for r, w in chunks) < padded / 2
+
+
+def test_length_buckets_give_the_same_update(dataset):
+    """Micro-batches sorted by length and cut to their longest completion give the same
+    loss and weights as the batch in its order, padded to its longest."""
+    settings = SMOKE.replace(steps=1, micro_batch_size=5, max_new_tokens=48)
+    results = []
+    for buckets in (False, True):
+        model, tok = sft()
+        result = train(
+            model, tok, dataset, settings.replace(length_buckets=buckets), progress=False
+        )
+        results.append((result.history[0], [p.detach().clone() for p in model.parameters()]))
+    (plain, w_plain), (bucketed, w_bucketed) = results
+    assert plain["length_max"] > plain["length"] + 5  # lengths differ: buckets matter
+    assert bucketed["loss"] == pytest.approx(plain["loss"], abs=1e-6)
+    assert bucketed["entropy"] == pytest.approx(plain["entropy"], rel=1e-5)
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(w_plain, w_bucketed, strict=True))
+    start = [p.detach() for p in sft()[0].parameters()]
+    assert any(not torch.allclose(a, b) for a, b in zip(start, w_bucketed, strict=True))
 
 
 def test_learning_rate_warms_up_then_stays_or_decays_to_zero():
