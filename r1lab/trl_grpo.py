@@ -98,6 +98,7 @@ NO_COUNTERPART = {
     "samples_per_log": "(none: r1lab writes samples.jsonl)",
     "sampling_batch_size": "(none: TRL samples the whole batch in one generate call)",
     "advantages": "(none: TRL always uses reward - group mean, r1lab's 'centered')",
+    "length_buckets": "(none: TRL forms its own micro-batches; the loss is the same)",
 }
 
 
