@@ -152,7 +152,7 @@ def _step_accuracy(paths: Sequence[Trajectory]) -> float | None:
     """The share of written steps whose result is right (None: no steps): ``a op b=r``
     computed right, and the search grammar's dead ends ``a op b=x`` whose operation is
     indeed forbidden."""
-    steps = [step for p in paths for a in p.attempts for step in a.steps]
+    steps = [step for p in paths for a in p.attempts for step in a.steps[a.carried :]]
     dead = [a.dead for p in paths for a in p.attempts if a.dead is not None]
     right = sum(apply(op, Fraction(a), Fraction(b)) == r for a, op, b, r in steps)
     right += sum(dead_end_right(*d) for d in dead)

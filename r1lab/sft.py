@@ -51,6 +51,9 @@ class SFTSettings:
     batch_size: int = 16
     seed: int = 0
     world: str = "countdown"  # whose task and trace style (r1lab.worlds)
+    # Batches of traces of about the same length (transformers' LengthGroupedSampler):
+    # the search world's few long searches would otherwise pad nearly every batch.
+    group_by_length: bool = False
 
     def __post_init__(self) -> None:
         most = MAX_EXAMPLES[get_world(self.world).name]
@@ -146,7 +149,8 @@ def make_trainer(
         use_cpu=pick_device(device).type == "cpu",
         dataloader_num_workers=0,
         completion_only_loss=True,
-        max_length=512,  # the longest search-world trace is about 400 tokens
+        train_sampling_strategy="group_by_length" if settings.group_by_length else "random",
+        max_length=get_world(settings.world).max_positions,  # cold_start checks none is cut
         disable_tqdm=True,  # our own bar below, not transformers' table of every loss
         # TRL turns activation checkpointing on by default; a 1 M model only gets slower.
         **{_CHECKPOINTING: False},
@@ -167,6 +171,26 @@ def make_trainer(
     return trainer
 
 
+def _check_lengths(dataset: Dataset, tokenizer: PreTrainedTokenizerBase, limit: int) -> None:
+    """Refuse examples longer than the trainer's ``max_length``: TRL would cut them
+    silently, and a model that never sees how a long trace ends does not learn to end it."""
+    if "prompt" not in dataset.column_names or "completion" not in dataset.column_names:
+        return
+    for i, row in enumerate(dataset):
+        prompt, completion = row["prompt"], row["completion"]
+        if isinstance(prompt, list):
+            ids = tokenizer.apply_chat_template(prompt + completion, tokenize=True)
+            ids = ids["input_ids"] if hasattr(ids, "keys") else ids
+        else:
+            ids = tokenizer(prompt + completion)["input_ids"]
+        if len(ids) > limit:
+            raise ValueError(
+                f"cold-start example {i} is {len(ids)} tokens long, more than the world's "
+                f"{limit} positions: it would be cut; shorten the traces or raise "
+                "World.max_positions"
+            )
+
+
 def cold_start(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -182,6 +206,7 @@ def cold_start(
     loss, wall time). ``dataset`` defaults to :func:`cold_start_data`."""
     settings = settings or SFTSettings()
     dataset = dataset if dataset is not None else cold_start_data(settings)
+    _check_lengths(dataset, tokenizer, get_world(settings.world).max_positions)
     with tempfile.TemporaryDirectory() as tmp:
         trainer = make_trainer(
             model,

@@ -80,10 +80,10 @@ SEARCH = World(
         "chat_numbers": 0.12,
     },
     trace_style="search",
-    search_rate=0.2,
-    patience=(2, 10),
-    max_new_tokens=768,
-    max_positions=1024,
+    search_rate=0.15,
+    patience=(2, 48),
+    max_new_tokens=1024,
+    max_positions=1088,
     study_steps=100,
 )
 

@@ -11,7 +11,7 @@ import pytest
 
 from r1lab.behaviors import analyze, search_rates, step_metrics
 from r1lab.data import countdown_trace_dataset, load_eval, pretraining_corpus
-from r1lab.rewards import answer_steps, countdown_reward, format_reward
+from r1lab.rewards import answer_steps, countdown_reward, format_reward, shown_work_ok
 from r1lab.tasks import countdown
 from r1lab.tasks.countdown import CountdownProblem, CountdownSpec
 from r1lab.tasks.expressions import apply
@@ -81,8 +81,12 @@ def _think(trace: str) -> str:
 
 
 def _item_texts(problem):
+    """The search's items as a trace writes them one after the other."""
     items = countdown.search_items(problem.numbers, SEARCH.spec)
-    return [countdown.search_item_text(e, problem.target, SEARCH.spec) for e in items]
+    return [
+        countdown.search_item_text(e, problem.target, SEARCH.spec, items[i - 1] if i else None)
+        for i, e in enumerate(items)
+    ]
 
 
 def test_the_search_order_changes_the_last_operator_first():
@@ -115,9 +119,47 @@ def test_the_search_writes_every_chain_once_and_cuts_each_at_its_first_forbidden
         )
         == "9+6=15,15+2=17,17*5=85 vs 17 no"
     )
-    texts = _item_texts(CountdownProblem((9, 3, 2, 8), 12))
+    items = countdown.search_items((9, 3, 2, 8), SEARCH.spec)
+    texts = [countdown.search_item_text(e, 12, SEARCH.spec) for e in items]
     assert "9-3=6,6-2=4,4/8=x" in texts and "9*3=27,27*2=54,54*8=x" in texts
     assert "9/3=3,3/2=x" in texts  # cut at the second step: 9/3/2… never written in full
+
+
+def test_after_a_wait_only_a_changed_last_step_is_written_and_read_back_in_full():
+    problem = CountdownProblem((9, 3, 2, 8), 12)
+    texts = _item_texts(problem)
+    assert texts[:6] == [
+        "9+3=12,12+2=14,14+8=22 vs 12 no",
+        "14-8=6 vs 12 no",  # only the last operator changed: the steps before are one back
+        "14*8=x",
+        "14/8=x",
+        "9+3=12,12-2=10,10+8=18 vs 12 no",  # a backtrack is written in full
+        "10-8=2 vs 12 no",
+    ]
+    attempts = countdown.parse_think(" wait ".join(texts[:6]))
+    assert [a.carried for a in attempts] == [0, 2, 2, 2, 0, 2]
+    assert attempts[1].steps == [(9, "+", 3, 12), (12, "+", 2, 14), (14, "-", 8, 6)]
+    assert attempts[2].steps == [(9, "+", 3, 12), (12, "+", 2, 14)]
+    assert attempts[2].dead == (14, "*", 8) and attempts[2].arithmetic_ok()
+    assert attempts[5].steps == [(9, "+", 3, 12), (12, "-", 2, 10), (10, "-", 8, 2)]
+    # every item of every problem reads back as the chain it stands for
+    for p in countdown.generate(60, seed=4, spec=SEARCH.spec):
+        items = countdown.search_items(p.numbers, SEARCH.spec)
+        for item, attempt in zip(items, countdown.parse_think(" wait ".join(_item_texts(p)))):
+            steps = item.left.steps() if countdown.is_dead_end(item, SEARCH.spec) else item.steps()
+            assert attempt.steps == [(int(s.left), s.op, int(s.right), int(s.result)) for s in steps]
+    # A first step that does not start from the previous attempt's kept result is a new chain
+    (_, first) = countdown.parse_think("9+3=12,12+2=14,14+8=22 vs 12 no wait 9/8=x")
+    assert first.steps == [] and first.carried == 0 and first.dead == (9, "/", 8)
+    # written steps are counted once: the carried ones were counted where they were written
+    row = {"numbers": [9, 3, 2, 8], "target": 12}
+    think = " wait ".join(texts[:6])
+    assert search_rates([f"<think>{think}</think>"], [row])["step_accuracy"] == 1.0
+    slip = think.replace("10-8=2", "10-8=3")
+    written = 3 + 1 + 1 + 1 + 3 + 1
+    assert search_rates([f"<think>{slip}</think>"], [row])["step_accuracy"] == pytest.approx(
+        (written - 1) / written
+    )
 
 
 @pytest.mark.parametrize(
@@ -180,6 +222,8 @@ def test_search_traces_answer_at_sight_or_search_honestly_in_a_fixed_order():
             assert not path.correct and attempts[-1].verdict == "no"
         answer = trace.split("<answer>")[1].split("</answer>")[0]
         assert answer_steps(answer) == attempts[-1].steps  # the answer is its last chain
+        if solved:
+            assert shown_work_ok(trace, p.target), trace  # dead ends need no check
     assert 0.12 < (modes["search"] or len(problems) - modes["direct"]) / len(problems) < 0.28
     assert 0 < modes["found"] < len(problems) - modes["direct"]  # some searches give up
 
@@ -201,7 +245,7 @@ def test_the_cold_start_dataset_follows_the_world():
     assert all(len(row["numbers"]) == 4 for row in ds)
     assert format_reward(texts) == [1.0] * 200
     share = sum(" vs " in t for t in texts) / len(texts)
-    assert 0.05 < share < 0.35  # the world's search_rate is 20 %
+    assert 0.05 < share < 0.35  # the world's search_rate is 15 %
     direct = [t for t in texts if " vs " not in t]
     assert all(_think(t) == t.split("<answer>")[1].split("</answer>")[0] for t in direct)
     world1 = countdown_trace_dataset(20, seed=0, retry_rate=0.5)

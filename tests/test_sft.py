@@ -85,3 +85,36 @@ def test_after_the_cold_start_the_model_computes_what_its_saved_copy_does(tokeni
         full, prefix = model(input_ids=ids).logits, model(input_ids=ids[:, :10]).logits
         assert torch.allclose(full, reloaded(input_ids=ids).logits, atol=1e-5)
         assert torch.allclose(full[:, :10], prefix, atol=1e-5)
+
+
+def test_an_example_longer_than_the_model_sees_is_refused_not_cut(tokenizer):
+    data = cold_start_data(SFTSettings(examples=8, seed=0))
+    long = data.to_list()
+    long[5]["completion"] = [
+        {"role": "assistant", "content": "<think>" + " wait ".join(["3+4=7 no"] * 80) + "</think>"}
+    ]
+    from datasets import Dataset
+
+    model = create_model("tiny", tokenizer, seed=0)
+    before = model.model.embed_tokens.weight.detach().clone()
+    with pytest.raises(ValueError, match="example 5 is .* tokens long, more than the world's 512"):
+        cold_start(model, tokenizer, SFTSettings(examples=8), dataset=Dataset.from_list(long))
+    assert torch.equal(before, model.model.embed_tokens.weight)  # refused before training
+
+
+def test_length_grouped_batches_pad_less_and_see_every_example_once(tokenizer, tmp_path):
+    from r1lab.sft import make_trainer
+
+    padded = {}
+    for grouped in (False, True):
+        settings = SFTSettings(
+            world="search", examples=400, epochs=1, batch_size=8, group_by_length=grouped
+        )
+        data = cold_start_data(settings)
+        model = create_model("tiny", tokenizer, seed=0)
+        trainer = make_trainer(model, tokenizer, settings, data, str(tmp_path), device="cpu")
+        batches = list(trainer.get_train_dataloader())
+        assert sum(len(b["input_ids"]) for b in batches) == 400
+        real = sum(int(b["attention_mask"].sum()) for b in batches)
+        padded[grouped] = sum(b["input_ids"].numel() for b in batches) - real
+    assert padded[True] < padded[False] / 2

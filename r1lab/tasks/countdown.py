@@ -125,6 +125,9 @@ class Attempt:
     # The search grammar's dead end: a last step written ``a op b=x``, an operation whose
     # result the world forbids (not a whole number from 0 to MAX_STEP_VALUE).
     dead: tuple[int, str, int] | None = None
+    # Leading steps taken from the attempt before, not written in this one: the search
+    # grammar writes only the new last step when only the last operator changes.
+    carried: int = 0
 
     @property
     def value(self) -> int | None:
@@ -403,14 +406,34 @@ def is_dead_end(item: Expr, spec: CountdownSpec | None = None) -> bool:
     return not item.is_leaf and not step_allowed(item.value, cap)
 
 
-def search_item_text(item: Expr, target: int, spec: CountdownSpec | None = None) -> str:
+def search_item_text(
+    item: Expr, target: int, spec: CountdownSpec | None = None, previous: Expr | None = None
+) -> str:
     """One item of the search as the trace writes it: a checked attempt
-    (``3+4=7,7*5=35,35-2=33 vs 17 no``) or a dead end (``9-6=3,3/2=x``)."""
-    if not is_dead_end(item, spec):
-        return checked_attempt(item, target)
-    left, right = format_value(item.left.value), format_value(item.right.value)
-    head = [str(s) for s in item.left.steps()]
-    return ",".join([*head, f"{left}{item.op}{right}={DEAD_END}"])
+    (``3+4=7,7*5=35,35-2=33 vs 17 no``) or a dead end (``9-6=3,3/2=x``).
+
+    Given the ``previous`` item, an item that differs from it only in its last operator is
+    written from that step on (``35+2=37 vs 17 no``): the steps before it are the previous
+    item's, one attempt back. Any other item (after a backtrack) is written in full, so
+    what a step builds on is never more than a few attempts away."""
+    steps = [str(s) for s in item.left.steps()] if is_dead_end(item, spec) else None
+    if steps is not None:
+        left, right = format_value(item.left.value), format_value(item.right.value)
+        steps.append(f"{left}{item.op}{right}={DEAD_END}")
+    else:
+        steps = [str(s) for s in item.steps()]
+    if previous is not None and _same_but_last(item, previous):
+        steps = steps[-1:]
+    text = ",".join(steps)
+    if is_dead_end(item, spec):
+        return text
+    return f"{text} vs {target} {'ok' if item.value == target else 'no'}"
+
+
+def _same_but_last(item: Expr, previous: Expr) -> bool:
+    """``item`` and ``previous`` share every step but the last: the same chain before it,
+    another last operator."""
+    return not item.is_leaf and not previous.is_leaf and item.left == previous.left
 
 
 def write_search_trace(
@@ -429,13 +452,15 @@ def write_search_trace(
       the first guess is right.
     * **search**: the search's items in its fixed order (:func:`search_items`), from the
       first: each chain computed step by step and compared with the target (``… vs 17
-      no``), each dead end cut at
-      its forbidden step (``3/2=x``), "wait" between them, until the solution is compared
-      and ``ok`` (it is the answer) or the search's patience, drawn from ``patience``
-      (items tried), runs out: then it stops after its next "no" (never at a dead end)
-      and answers the last chain it tried, which is wrong. The order is the one a person
-      works through by hand: keep the first steps, change the last operator, then the one
-      before. So a search never tries a chain twice and what comes next is always clear.
+      no``), each dead end cut at its forbidden step (``3/2=x``), "wait" between them,
+      until the solution is compared and ``ok`` (it is the answer) or the search's
+      patience, drawn from ``patience`` (items tried), runs out: then it stops after its
+      next "no" (never at a dead end) and answers the last chain it tried, which is wrong.
+      The order is the one a person works through by hand: keep the first steps, change
+      the last operator, then the one before. An item that only changes the last operator
+      is written from that step (``35+2=37 vs 17 no``), one after a backtrack in full
+      (:func:`search_item_text`), so a search from the first item to the solution fits
+      in the world's budget and what each step builds on is a few attempts back.
 
     The search is the rare long mode RL can up-weight: only computing, checking and
     retrying turn a wrong guess into a right answer, and a search that gives up later
@@ -462,7 +487,10 @@ def write_search_trace(
         if tried[-1].value == problem.target or len(tried) >= patience:
             break
     answer = tried[-1]  # the solution, or the last chain tried when patience ran out
-    think = " wait ".join(search_item_text(e, problem.target, spec) for e in tried)
+    think = " wait ".join(
+        search_item_text(e, problem.target, spec, tried[i - 1] if i else None)
+        for i, e in enumerate(tried)
+    )
     return f"<think>{think}</think><answer>{answer}</answer>"
 
 
@@ -480,10 +508,15 @@ _COMPARED = re.compile(r"\bvs (-?\d{1,9})\b")
 def parse_think(think: str) -> list[Attempt]:
     """Split think text into attempts (at each "wait") and read their steps and verdicts.
 
+    An attempt of one step (or one dead end) that starts from the result of the step
+    before the previous attempt's last is read as that attempt with another last step, as
+    the search grammar writes it (``…,7*5=35,35-2=33 vs 17 no wait 35+2=37 vs 17 no``):
+    its ``steps`` are the whole chain and ``carried`` counts the steps taken over.
+
     Tolerant by design: it reads whatever a model wrote, so unreadable pieces simply yield
     no steps or no verdict.
     """
-    attempts = []
+    attempts: list[Attempt] = []
     for chunk in re.split(r"\bwait\b", think[:10_000]):
         chunk = chunk.strip(" ,.")
         if not chunk:
@@ -491,14 +524,35 @@ def parse_think(think: str) -> list[Attempt]:
         steps = [(int(a), op, int(b), int(r)) for a, op, b, r in _STEP.findall(chunk)]
         verdict = re.findall(r"\b(ok|no)\b", chunk)
         compared = _COMPARED.findall(chunk)
-        dead = _DEAD.findall(chunk)
+        found = _DEAD.findall(chunk)
+        dead = (int(found[-1][0]), found[-1][1], int(found[-1][2])) if found else None
+        prefix = _carried_prefix(attempts[-1], steps, dead) if attempts else []
         attempts.append(
             Attempt(
                 chunk,
-                steps,
+                prefix + steps,
                 verdict[-1] if verdict else None,
                 int(compared[-1]) if compared else None,
-                (int(dead[-1][0]), dead[-1][1], int(dead[-1][2])) if dead else None,
+                dead,
+                len(prefix),
             )
         )
     return attempts
+
+
+def _carried_prefix(
+    previous: Attempt, steps: list[tuple[int, str, int, int]], dead: tuple[int, str, int] | None
+) -> list[tuple[int, str, int, int]]:
+    """The steps an attempt of one item takes over from ``previous`` (none if it is not
+    written as a continuation): every step of ``previous`` but its last, when the new
+    item starts from the last of those results with an operator that comes later in the
+    order ``+ - * /``. (After a ``/`` the search backtracks and writes the chain in full,
+    so a first step that happens to start from that result is not misread.)"""
+    if len(steps) + (dead is not None) != 1 or not previous.steps:
+        return []
+    kept = previous.steps if previous.dead is not None else previous.steps[:-1]
+    last_op = previous.dead[1] if previous.dead is not None else previous.steps[-1][1]
+    first, op = (steps[0][0], steps[0][1]) if steps else (dead[0], dead[1])  # type: ignore[index]
+    if kept and kept[-1][3] == first and OPS.index(op) > OPS.index(last_op):
+        return list(kept)
+    return []
