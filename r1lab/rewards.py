@@ -383,9 +383,10 @@ def answer_steps(answer: str) -> list[tuple[int, str, int, int]] | None:
 
 def shown_work_ok(completion: object, target: int) -> bool:
     """The think text leads to the answer: every attempt ends with an honest check ("ok"
-    exactly when the result it wrote is the target) or is a right dead end, the last attempt is computed right and
-    says "ok", and the answer is the expression that attempt computed, step for step.
-    Earlier attempts may hold a wrong sum (a retry may be the fix), never a false check."""
+    exactly when the result it wrote is the target) or is a right dead end, the last
+    attempt is computed right and says "ok", and the answer is the expression that attempt
+    computed, step for step. Earlier attempts may hold a wrong sum (a retry may be the
+    fix), never a false check."""
     parsed = parse_completion(completion)
     if not parsed.ok:
         return False

@@ -145,9 +145,13 @@ def test_after_a_wait_only_a_changed_last_step_is_written_and_read_back_in_full(
     # every item of every problem reads back as the chain it stands for
     for p in countdown.generate(60, seed=4, spec=SEARCH.spec):
         items = countdown.search_items(p.numbers, SEARCH.spec)
-        for item, attempt in zip(items, countdown.parse_think(" wait ".join(_item_texts(p)))):
-            steps = item.left.steps() if countdown.is_dead_end(item, SEARCH.spec) else item.steps()
-            assert attempt.steps == [(int(s.left), s.op, int(s.right), int(s.result)) for s in steps]
+        attempts = countdown.parse_think(" wait ".join(_item_texts(p)))
+        for item, attempt in zip(items, attempts, strict=True):
+            dead = countdown.is_dead_end(item, SEARCH.spec)
+            steps = item.left.steps() if dead else item.steps()
+            assert attempt.steps == [
+                (int(s.left), s.op, int(s.right), int(s.result)) for s in steps
+            ]
     # A first step that does not start from the previous attempt's kept result is a new chain
     (_, first) = countdown.parse_think("9+3=12,12+2=14,14+8=22 vs 12 no wait 9/8=x")
     assert first.steps == [] and first.carried == 0 and first.dead == (9, "/", 8)
