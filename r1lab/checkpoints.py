@@ -57,9 +57,7 @@ class EvalSettings:
 SEARCH_PRETRAIN = PretrainConfig(
     world="search", corpus_docs=160_000, steps=2500, batch_size=4, block_size=1024
 )
-SEARCH_SFT = SFTSettings(
-    world="search", examples=10_000, epochs=4, learning_rate=1e-3, group_by_length=True
-)
+SEARCH_SFT = SFTSettings(world="search", examples=10_000, epochs=3, learning_rate=1e-3)
 SEARCH_EVAL = EvalSettings(world="search", max_new_tokens=SEARCH.max_new_tokens)
 
 

@@ -80,7 +80,7 @@ SEARCH = World(
         "chat_numbers": 0.12,
     },
     trace_style="search",
-    search_rate=0.25,
+    search_rate=0.15,
     patience=(2, 48),
     max_new_tokens=1024,
     max_positions=1088,
