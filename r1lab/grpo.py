@@ -330,11 +330,11 @@ def micro_batches(lengths: torch.Tensor, size: int, by_length: bool = False) -> 
     of at most ``size`` rows and the completion width each needs.
 
     In the batch's order every chunk keeps the batch's full width (``None``: the default,
-    and what earlier runs did). ``by_length`` sorts the rows by length first and cuts each chunk to
-    its longest completion: padding is where most of an update's time goes when a few
-    completions are much longer than the rest (a search that runs to the budget makes 31
-    short answers cost the budget's positions each), and the loss over the real tokens
-    is the same."""
+    and what earlier runs did). ``by_length`` sorts the rows by length first and cuts each
+    chunk to its longest completion: padding is where most of an update's time goes when
+    a few completions are much longer than the rest (a search that runs to the budget
+    makes 31 short answers cost the budget's positions each), and the loss over the real
+    tokens is the same."""
     n = len(lengths)
     if not by_length:
         return [(slice(i, i + size), None) for i in range(0, n, size)]
@@ -765,8 +765,8 @@ def _warn_if_schedule_changes(saved: dict[str, Any], settings: GRPOSettings, ste
     )
 
 
-# Settings a resumed run may change: the budget, how often it logs, and the micro-batch size
-# (gradient accumulation gives the same update, to rounding).
+# Settings a resumed run may change: the budget, how often it logs, and the micro-batch
+# size and grouping (gradient accumulation gives the same update, to rounding).
 RESUMABLE_CHANGES = frozenset(
     {
         "steps",
