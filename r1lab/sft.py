@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from datasets import Dataset
@@ -150,7 +150,7 @@ def make_trainer(
         dataloader_num_workers=0,
         completion_only_loss=True,
         train_sampling_strategy="group_by_length" if settings.group_by_length else "random",
-        max_length=get_world(settings.world).max_positions,  # cold_start checks none is cut
+        max_length=None,  # nothing is cut: a longer example is refused below
         disable_tqdm=True,  # our own bar below, not transformers' table of every loss
         # TRL turns activation checkpointing on by default; a 1 M model only gets slower.
         **{_CHECKPOINTING: False},
@@ -168,24 +168,19 @@ def make_trainer(
         )
     # Without its own bars, transformers prints every log line instead: keep it quiet.
     trainer.remove_callback(PrinterCallback)
+    lengths = (len(ids) for ids in trainer.train_dataset["input_ids"])
+    _check_lengths(lengths, get_world(settings.world).max_positions)
     return trainer
 
 
-def _check_lengths(dataset: Dataset, tokenizer: PreTrainedTokenizerBase, limit: int) -> None:
-    """Refuse examples longer than the trainer's ``max_length``: TRL would cut them
-    silently, and a model that never sees how a long trace ends does not learn to end it."""
-    if "prompt" not in dataset.column_names or "completion" not in dataset.column_names:
-        return
-    for i, row in enumerate(dataset):
-        prompt, completion = row["prompt"], row["completion"]
-        if isinstance(prompt, list):
-            ids = tokenizer.apply_chat_template(prompt + completion, tokenize=True)
-            ids = ids["input_ids"] if hasattr(ids, "keys") else ids
-        else:
-            ids = tokenizer(prompt + completion)["input_ids"]
-        if len(ids) > limit:
+def _check_lengths(lengths: Iterable[int], limit: int) -> None:
+    """Refuse examples longer than the world's context (the trainer's tokenized lengths):
+    a model that never sees how a long trace ends does not learn to end it, so cutting
+    them is not an option."""
+    for i, n in enumerate(lengths):
+        if n > limit:
             raise ValueError(
-                f"cold-start example {i} is {len(ids)} tokens long, more than the world's "
+                f"cold-start example {i} is {n} tokens long, more than the world's "
                 f"{limit} positions: it would be cut; shorten the traces or raise "
                 "World.max_positions"
             )
@@ -206,7 +201,6 @@ def cold_start(
     loss, wall time). ``dataset`` defaults to :func:`cold_start_data`."""
     settings = settings or SFTSettings()
     dataset = dataset if dataset is not None else cold_start_data(settings)
-    _check_lengths(dataset, tokenizer, get_world(settings.world).max_positions)
     with tempfile.TemporaryDirectory() as tmp:
         trainer = make_trainer(
             model,

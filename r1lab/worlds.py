@@ -78,7 +78,7 @@ SEARCH = World(
         "check": 0.18,
         "chat_arithmetic": 0.1,
         "chat_numbers": 0.12,
-        # Whole searches in plain text (a few hundred tokens each, about a quarter of the
+        # Whole searches in plain text (a few hundred tokens each, about an eighth of the
         # corpus's tokens): executing a long search is learnt here, so the cold start
         # only teaches the format and a rare choice to search.
         "search": 0.03,

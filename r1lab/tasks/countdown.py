@@ -416,18 +416,16 @@ def search_item_text(
     written from that step on (``35+2=37 vs 17 no``): the steps before it are the previous
     item's, one attempt back. Any other item (after a backtrack) is written in full, so
     what a step builds on is never more than a few attempts away."""
-    steps = [str(s) for s in item.left.steps()] if is_dead_end(item, spec) else None
-    if steps is not None:
+    dead = is_dead_end(item, spec)
+    if dead:
         left, right = format_value(item.left.value), format_value(item.right.value)
-        steps.append(f"{left}{item.op}{right}={DEAD_END}")
+        steps = [*(str(s) for s in item.left.steps()), f"{left}{item.op}{right}={DEAD_END}"]
     else:
         steps = [str(s) for s in item.steps()]
     if previous is not None and _same_but_last(item, previous):
         steps = steps[-1:]
     text = ",".join(steps)
-    if is_dead_end(item, spec):
-        return text
-    return f"{text} vs {target} {'ok' if item.value == target else 'no'}"
+    return text if dead else f"{text} vs {target} {'ok' if item.value == target else 'no'}"
 
 
 def _same_but_last(item: Expr, previous: Expr) -> bool:
@@ -480,11 +478,11 @@ def write_search_trace(
         return f"<think>{solution}</think><answer>{solution}</answer>"
     patience = rng.randint(low, high)
     tried: list[Expr] = []
-    for i in range(len(items)):  # from the first item of the order
-        tried.append(items[i % len(items)])
-        if is_dead_end(tried[-1], spec):
+    for item in items:  # from the first item of the order
+        tried.append(item)
+        if is_dead_end(item, spec):
             continue  # never give up at a dead end: go on to the next checked chain
-        if tried[-1].value == problem.target or len(tried) >= patience:
+        if item.value == problem.target or len(tried) >= patience:
             break
     answer = tried[-1]  # the solution, or the last chain tried when patience ran out
     think = " wait ".join(
