@@ -186,7 +186,6 @@ CORPUS_KINDS = (
     "compare",
     "chat_arithmetic",
     "chat_numbers",
-    "search",
 )
 # Share of each kind of document in world 1's pretraining corpus (each world has its own).
 CORPUS_MIX = COUNTDOWN.corpus_mix
@@ -225,10 +224,6 @@ def corpus_document(
     * ``chat_numbers``: another formatted task, any expression over numbers in the given
       order (no target): ``<|user|>use 9 7 6 in order<|assistant|><think>9-7=2,2*6=12
       </think><answer>(9-7)*6</answer>``
-    * ``search`` (search world): a whole search in plain text, as the cold start's
-      searches write it but with no tags and no answer, from the first item of the order
-      until the target is reached or the world's patience runs out: ``use 9 3 1 8 to make
-      56: 9+3=12,12+1=13,13+8=21 vs 56 no wait 13-8=5 vs 56 no wait …``
     """
     if kind not in CORPUS_KINDS:
         raise ValueError(f"kind must be one of {', '.join(CORPUS_KINDS)} (got {kind!r})")
@@ -260,15 +255,6 @@ def corpus_document(
         return f"{listed}: {steps}"
     if kind == "value":
         return f"{steps} is {expr}"
-    if kind == "search":
-        target = int(rng.choice(candidates).value)
-        problem = countdown.CountdownProblem(tuple(numbers), target)
-        if split_of(problem.key()) != "train":
-            return f"{listed}: {steps}"  # never pair a held-out problem with its target
-        trace = countdown.write_search_trace(
-            problem, rng, spec=spec, search_rate=1.0, patience=world.patience
-        )
-        return f"{problem.prompt()}: {countdown.think_text(trace)}"
     if kind == "chat_numbers":
         turn = f"<think>{steps}</think><answer>{expr}</answer>"
         return f"<|user|>use {listed} in order<|assistant|>{turn}"

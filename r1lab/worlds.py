@@ -75,13 +75,9 @@ SEARCH = World(
         "chain": 0.12,
         "value": 0.08,
         "compare": 0.12,
-        "check": 0.18,
+        "check": 0.21,
         "chat_arithmetic": 0.1,
         "chat_numbers": 0.12,
-        # Whole searches in plain text (a few hundred tokens each, about an eighth of the
-        # corpus's tokens): executing a long search is learnt here, so the cold start
-        # only teaches the format and a rare choice to search.
-        "search": 0.03,
     },
     trace_style="search",
     search_rate=0.15,

@@ -347,28 +347,3 @@ def test_world_one_corpus_is_unchanged_by_the_search_world():
     texts = pretraining_corpus(500, seed=0)["text"]
     assert texts == pretraining_corpus(500, seed=0, world="countdown")["text"]
     assert not any(" vs " in t or "<" in t for t in texts)
-
-
-def test_the_search_corpus_holds_whole_honest_searches_in_plain_text(corpus):
-    from r1lab.tasks.splits import split_of
-
-    searches = [t for t, k in zip(corpus["text"], corpus["kind"], strict=True) if k == "search"]
-    assert len(searches) > 40
-    long = 0
-    for text in searches:
-        assert "<think>" not in text and "<answer>" not in text and "<|" not in text
-        head, think = text.split(": ", 1)
-        match = re.fullmatch(r"use ((?:\d+ ){3}\d+) to make (\d+)", head)
-        if match is None:  # a held-out problem: its numbers and one chain, no target
-            assert " vs " not in text
-            continue
-        numbers = tuple(map(int, match.group(1).split()))
-        problem = CountdownProblem(numbers, int(match.group(2)))
-        assert split_of(problem.key()) == "train"
-        attempts = countdown.parse_think(think)
-        # the order from its first item, every check honest, every dead end right
-        assert [a.text for a in attempts] == _item_texts(problem)[: len(attempts)]
-        assert all(a.arithmetic_ok() for a in attempts)
-        assert all(a.check_ok(problem.target) for a in attempts if a.dead is None)
-        long += len(attempts) >= 10
-    assert long > 5
