@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from r1lab.models import create_model
-from r1lab.sft import SFTSettings, cold_start, cold_start_data
+from r1lab.sft import SFTPhase, SFTSettings, cold_start, cold_start_data, phase_data
 from r1lab.tasks.countdown import parse_think, think_text
 
 
@@ -51,6 +51,48 @@ def test_cold_start_trains_on_the_completion_and_reports_each_step(tokenizer):
 def test_bad_settings_explain_themselves(kwargs, message):
     with pytest.raises(ValueError, match=message):
         SFTSettings(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(then=(SFTPhase(examples=0, search_rate=1.0),)), r"then\[0\]\.examples must be"),
+        (dict(then=(SFTPhase(examples=8, search_rate=1.0, epochs=0),)), r"then\[0\]\.epochs"),
+        (dict(world="countdown", then=(SFTPhase(8, 1.0),)), "only the search world"),
+    ],
+)
+def test_bad_later_passes_explain_themselves(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        SFTSettings(**{"world": "search", **kwargs})
+    with pytest.raises(ValueError, match="search_rate must be"):
+        SFTPhase(examples=8, search_rate=1.5)
+
+
+def test_later_passes_train_on_their_own_traces_and_count_steps_on(tokenizer):
+    settings = SFTSettings(
+        world="search",
+        examples=16,
+        epochs=1,
+        batch_size=8,
+        then=(SFTPhase(examples=16, search_rate=1.0), SFTPhase(examples=8, search_rate=0.0)),
+    )
+    searches = [
+        [" vs " in row["completion"][0]["content"] for row in phase_data(settings, i)]
+        for i in (0, 1)
+    ]
+    assert all(searches[0]) and not any(searches[1])
+    first = [row["prompt"] for row in cold_start_data(settings)]
+    assert [row["prompt"] for row in phase_data(settings, 0)] != first  # fresh problems
+    model = create_model("tiny", tokenizer, seed=0)
+    seen = []
+    summary = cold_start(
+        model, tokenizer, settings, device="cpu", on_step=seen.append, progress=False
+    )
+    assert [p["examples"] for p in summary["passes"]] == [16, 16, 8]
+    assert [p["steps"] for p in summary["passes"]] == [2, 2, 1]
+    assert summary["steps"] == 5 and summary["examples"] == 40
+    assert [m["step"] for m in seen] == [1, 2, 3, 4, 5]
+    assert len(summary["loss_curve"]) == 5
 
 
 def test_the_loss_covers_the_completion_and_its_end_only(tokenizer, tmp_path):
