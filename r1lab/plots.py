@@ -134,7 +134,9 @@ class LiveCurves:
             ax.clear()
             _smoothed_line(ax, self.steps, self.values[key], self.smooth, "#2e86c1")
             ax.set_xlabel(self.xlabel)
-            ax.set_ylabel(key)
+            ax.set_title(_TITLES.get(key, key), fontsize=10)
+            if key in _RATES:
+                _percent_axis(ax)
             ax.grid(alpha=0.3)
         if self.title:
             self.fig.suptitle(self.title)
@@ -407,11 +409,17 @@ _RATES = {
 
 
 def seed_band(
-    ax, runs: Sequence[Sequence[dict]], key: str, color: str, label: str, smooth: int = 25
+    ax,
+    runs: Sequence[Sequence[dict]],
+    key: str,
+    color: str,
+    label: str,
+    smooth: int = 25,
+    ls: str = "-",
 ) -> tuple[list[int], list[float]] | None:
-    """The mean over seeds of one metric's moving average, bold, with the band between the
-    lowest and the highest seed. Returns the mean curve (steps, values), or None when no
-    run logged ``key``."""
+    """The mean over seeds of one metric's moving average, bold (line style ``ls``), with
+    the band between the lowest and the highest seed. Returns the mean curve (steps,
+    values), or None when no run logged ``key``."""
     curves = []
     for metrics in runs:
         points = [(m["step"], m[key]) for m in metrics if m.get(key) is not None]
@@ -424,7 +432,7 @@ def seed_band(
     rows = [[c[s] for c in curves] for s in steps]
     mean = [sum(r) / len(r) for r in rows]
     shown = f"{label} ({len(curves)} seed{'s' if len(curves) > 1 else ''})"
-    ax.plot(steps, mean, color=color, lw=1.8, label=shown)
+    ax.plot(steps, mean, color=color, lw=1.8, ls=ls, label=shown)
     if len(curves) > 1:
         ax.fill_between(steps, [min(r) for r in rows], [max(r) for r in rows], color=color,
                         alpha=0.2, lw=0)  # fmt: skip
@@ -458,20 +466,20 @@ def emergence_curves(
         subkeys = key if isinstance(key, tuple) else (key,)
         for g, ((label, runs), color) in enumerate(zip(groups.items(), COLORS * 10, strict=False)):
             for j, sub in enumerate(subkeys):
-                if len(subkeys) > 1:
-                    color = COLORS[j % len(COLORS)]
-                    name = _TITLES.get(sub, sub) if len(groups) == 1 else f"{label}: {sub}"
-                else:
-                    name = label
-                seed_band(ax, runs, sub, color, name, smooth)
+                ls, name = "-", label
+                if len(subkeys) > 1 and len(groups) == 1:  # one colour per metric
+                    color, name = COLORS[j % len(COLORS)], _TITLES.get(sub, sub)
+                elif len(subkeys) > 1:  # colour: the group; line style: the metric
+                    ls = ("-", "--", ":", "-.")[j % 4]
+                    name = f"{label}: {_TITLES.get(sub, sub)}"
+                seed_band(ax, runs, sub, color, name, smooth, ls=ls)
             if key == "accuracy" and heldout and heldout.get(label):
                 _heldout_points(ax, heldout[label], COLORS[g % len(COLORS)])
         if reference and not isinstance(key, tuple) and key in reference:
             name, value = reference[key]
             ax.axhline(value, color="#555", ls="--", lw=1, label=name)
         if all(sub in _RATES for sub in subkeys):
-            ax.set_ylim(0, 1)
-            ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
+            _percent_axis(ax)
         ax.set_xlabel(xlabel)
         panel = " vs ".join(_TITLES.get(sub, sub) for sub in subkeys)
         ax.set_title(panel if len(subkeys) == 1 else "accuracy: retried or not"
@@ -494,6 +502,13 @@ def emergence_curves(
     fig.tight_layout(rect=(0, 0.5 / (3.1 * rows + 0.5) if handles else 0, 1, 1))
     plt.close(fig)
     return fig
+
+
+def _percent_axis(ax) -> None:
+    """0–100 % with a little room above, so a line at 100 % stays visible."""
+    ax.set_ylim(0, 1.04)
+    ax.set_yticks([0, 0.25, 0.5, 0.75, 1])
+    ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
 
 
 def _heldout_points(ax, runs: Sequence[Sequence[dict]], color: str) -> None:
