@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from datasets import Dataset
+from datasets import Dataset, concatenate_datasets
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
 from transformers.trainer_callback import PrinterCallback
 
@@ -75,6 +75,9 @@ class SFTSettings:
     then: tuple[SFTPhase, ...] = ()
 
     def __post_init__(self) -> None:
+        # A card stores the later passes as a list of dicts: read them back as phases.
+        phases = tuple(SFTPhase(**p) if isinstance(p, dict) else p for p in self.then)
+        object.__setattr__(self, "then", phases)
         most = MAX_EXAMPLES[get_world(self.world).name]
         for what, phase in (("", self), *((f"then[{i}].", p) for i, p in enumerate(self.then))):
             if not isinstance(phase.examples, int) or not 1 <= phase.examples <= most:
@@ -124,6 +127,13 @@ def phase_data(settings: SFTSettings, index: int) -> Dataset:
     phase = settings.then[index]
     world = dataclasses.replace(get_world(settings.world), search_rate=phase.search_rate)
     return countdown_trace_dataset(phase.examples, settings.seed + 1 + index, world=world)
+
+
+def cold_start_traces(settings: SFTSettings, spec: CountdownSpec | None = None) -> Dataset:
+    """Every trace the cold start trains on: the first pass's, then each later pass's."""
+    parts = [cold_start_data(settings, spec)]
+    parts += [phase_data(settings, i) for i in range(len(settings.then))]
+    return concatenate_datasets(parts) if len(parts) > 1 else parts[0]
 
 
 def phase_settings(settings: SFTSettings, index: int) -> SFTSettings:

@@ -1,10 +1,19 @@
 """The SFT cold start through trl.SFTTrainer."""
 
+import json
+
 import pytest
 import torch
 
 from r1lab.models import create_model
-from r1lab.sft import SFTPhase, SFTSettings, cold_start, cold_start_data, phase_data
+from r1lab.sft import (
+    SFTPhase,
+    SFTSettings,
+    cold_start,
+    cold_start_data,
+    cold_start_traces,
+    phase_data,
+)
 from r1lab.tasks.countdown import parse_think, think_text
 
 
@@ -93,6 +102,11 @@ def test_later_passes_train_on_their_own_traces_and_count_steps_on(tokenizer):
     assert summary["steps"] == 5 and summary["examples"] == 40
     assert [m["step"] for m in seen] == [1, 2, 3, 4, 5]
     assert len(summary["loss_curve"]) == 5
+    # The settings as a card stores them (JSON) read back as the same settings.
+    stored = json.loads(json.dumps(settings.to_dict()))
+    assert SFTSettings(**stored) == settings
+    every = cold_start_traces(settings)
+    assert len(every) == 40 and every[16]["prompt"] == phase_data(settings, 0)[0]["prompt"]
 
 
 def test_the_loss_covers_the_completion_and_its_end_only(tokenizer, tmp_path):
