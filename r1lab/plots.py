@@ -466,13 +466,13 @@ def emergence_curves(
         subkeys = key if isinstance(key, tuple) else (key,)
         for g, ((label, runs), color) in enumerate(zip(groups.items(), COLORS * 10, strict=False)):
             for j, sub in enumerate(subkeys):
-                ls, name = "-", label
+                line_color, ls, name = color, "-", label
                 if len(subkeys) > 1 and len(groups) == 1:  # one colour per metric
-                    color, name = COLORS[j % len(COLORS)], _TITLES.get(sub, sub)
+                    line_color, name = COLORS[j % len(COLORS)], _TITLES.get(sub, sub)
                 elif len(subkeys) > 1:  # colour: the group; line style: the metric
                     ls = ("-", "--", ":", "-.")[j % 4]
                     name = f"{label}: {_TITLES.get(sub, sub)}"
-                seed_band(ax, runs, sub, color, name, smooth, ls=ls)
+                seed_band(ax, runs, sub, line_color, name, smooth, ls=ls)
             if key == "accuracy" and heldout and heldout.get(label):
                 _heldout_points(ax, heldout[label], COLORS[g % len(COLORS)])
         if reference and not isinstance(key, tuple) and key in reference:
