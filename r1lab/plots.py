@@ -525,15 +525,24 @@ def _heldout_points(ax, runs: Sequence[Sequence[dict]], color: str) -> None:
 
 
 def length_histograms(
-    groups: dict[str, Sequence[Sequence[dict]]], window: int = 25, bin_tokens: int = 8
+    groups: dict[str, Sequence[Sequence[dict]]],
+    window: int = 25,
+    bin_tokens: int = 8,
+    max_bars: int = 40,
 ) -> Figure:
     """Completion lengths in the first and the last ``window`` steps of each group (all
-    seeds pooled), from the ``length_hist`` every step logs: one panel per group."""
+    seeds pooled), from the ``length_hist`` every step logs (bins of ``bin_tokens``): one
+    panel per group. A panel whose lengths would need more than ``max_bars`` bars merges
+    neighbouring bins (e.g. 32-token bars under a 1,024-token budget), so that no bar is
+    too thin to see; the means are computed from the logged bins either way."""
     if not groups:
         raise ValueError("length_histograms needs at least one group of runs")
+    if max_bars < 1:
+        raise ValueError(f"max_bars must be at least 1 (got {max_bars})")
     fig, axes = plt.subplots(1, len(groups), figsize=(4.6 * len(groups), 3.1), squeeze=False)
     for ax, (label, runs), color in zip(axes[0], groups.items(), COLORS, strict=False):
-        for part, shade, name in (("start", "#999", "first"), ("end", color, "last")):
+        pooled: dict[str, list[int]] = {}
+        for part in ("start", "end"):
             counts: list[int] = []
             for metrics in runs:
                 rows = [m for m in metrics if m.get("length_hist")]
@@ -543,16 +552,21 @@ def length_histograms(
                     counts.extend([0] * (len(hist) - len(counts)))
                     for i, c in enumerate(hist):
                         counts[i] += c
+            pooled[part] = counts
+        merge = max(1, math.ceil(max(map(len, pooled.values())) / max_bars))
+        width = merge * bin_tokens
+        for part, shade, name in (("start", "#999", "first"), ("end", color, "last")):
+            counts = pooled[part]
             total = sum(counts)
             if not total:
                 continue
-            lefts = [i * bin_tokens for i in range(len(counts))]
             mean = sum((i + 0.5) * bin_tokens * c for i, c in enumerate(counts)) / total
-            ax.bar(lefts, [c / total for c in counts], width=bin_tokens, align="edge",
-                   color=shade, alpha=0.55, edgecolor="white",
+            bars = [sum(counts[i : i + merge]) for i in range(0, len(counts), merge)]
+            ax.bar([i * width for i in range(len(bars))], [c / total for c in bars], width=width,
+                   align="edge", color=shade, alpha=0.55, edgecolor="white",
                    label=f"{name} {window} steps (mean ≈ {mean:.0f})")  # fmt: skip
         ax.set_title(label, fontsize=10)
-        ax.set_xlabel("completion length (tokens)")
+        ax.set_xlabel(f"completion length (tokens, {width}-token bars)")
         ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)

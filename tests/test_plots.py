@@ -175,6 +175,27 @@ def test_length_histograms_pool_the_first_and_last_steps():
     assert labels == ["first 5 steps (mean ≈ 12)", "last 5 steps (mean ≈ 28)"]
 
 
+def test_length_histograms_merge_bins_so_no_panel_has_too_many_bars():
+    from r1lab.plots import length_histograms
+
+    # 128 logged 8-token bins (a 1,024-token budget): at most 40 bars means 4 bins a bar.
+    start, end = [0] * 128, [0] * 128
+    start[2], end[125], end[126] = 6, 2, 2
+    run = [{"step": 1, "length_hist": start}, {"step": 2, "length_hist": end}]
+    fig = length_histograms({"long": [run]}, window=1, max_bars=40)
+    ax = fig.axes[0]
+    assert {p.get_width() for p in ax.patches} == {32}
+    heights = [p.get_height() for p in ax.patches]
+    assert len(heights) == 2 * 32
+    assert heights[0] == pytest.approx(1.0)  # start: all in bins 0-3
+    assert heights[32 + 31] == pytest.approx(1.0)  # end: bins 125 and 126 share bar 31
+    assert ax.get_xlabel() == "completion length (tokens, 32-token bars)"
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["first 1 steps (mean ≈ 20)", "last 1 steps (mean ≈ 1008)"]
+    with pytest.raises(ValueError, match="max_bars"):
+        length_histograms({"long": [run]}, max_bars=0)
+
+
 def test_emergence_curves_share_a_panel_for_a_tuple_of_keys():
     from r1lab.plots import emergence_curves
 
