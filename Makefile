@@ -34,7 +34,7 @@ LAB_OVERRIDES := {"@jupyterlab/apputils-extension:notification": {"fetchNews": "
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 STAMP := $(VENV)/.r1lab-installed
 
-.PHONY: setup lab test test-ui lint format notebooks benchmarks clean
+.PHONY: setup lab test test-ui lint format notebooks slides benchmarks clean
 
 setup: $(STAMP)
 
@@ -80,6 +80,11 @@ format: $(STAMP)
 notebooks: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/r1lab notebooks --profile lesson --save
 
+# reveal.js slides of every notebook, English and Chinese, with their committed outputs
+# (slides/NN_topic.slides.html, slides/zh/...); open one in a browser.
+slides: $(STAMP)
+	$(BIN)/r1lab slides
+
 benchmarks: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/sampling.py
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/checkpoints.py
@@ -89,4 +94,4 @@ benchmarks: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/notebooks.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info screenshots
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info screenshots slides

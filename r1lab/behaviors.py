@@ -29,7 +29,7 @@ from fractions import Fraction
 from typing import Any
 
 from r1lab.rewards import answer_steps, check_countdown, shown_work_ok
-from r1lab.tasks.countdown import Attempt, parse_think, think_text
+from r1lab.tasks.countdown import Attempt, dead_end_right, parse_think, think_text
 from r1lab.tasks.expressions import apply
 
 RETRY_KINDS = ("effective", "lucky", "superficial", "harmful", "unsuccessful")
@@ -92,7 +92,7 @@ def attempt_right(attempt: Attempt, target: int, numbers: Sequence[int] | None =
 
 
 def _same_work(a: Attempt, b: Attempt) -> bool:
-    return bool(a.steps) and a.steps == b.steps
+    return bool(a.steps or a.dead) and (a.steps, a.dead) == (b.steps, b.dead)
 
 
 def classify_retries(
@@ -149,10 +149,14 @@ def analyze(completion: object, numbers: Sequence[int], target: int) -> Trajecto
 
 
 def _step_accuracy(paths: Sequence[Trajectory]) -> float | None:
-    """The share of written steps ``a op b=r`` whose result is right (None: no steps)."""
-    steps = [step for p in paths for a in p.attempts for step in a.steps]
+    """The share of written steps whose result is right (None: no steps): ``a op b=r``
+    computed right, and the search grammar's dead ends ``a op b=x`` whose operation is
+    indeed forbidden."""
+    steps = [step for p in paths for a in p.attempts for step in a.steps[a.carried :]]
+    dead = [a.dead for p in paths for a in p.attempts if a.dead is not None]
     right = sum(apply(op, Fraction(a), Fraction(b)) == r for a, op, b, r in steps)
-    return _ratio(right, len(steps))
+    right += sum(dead_end_right(*d) for d in dead)
+    return _ratio(right, len(steps) + len(dead))
 
 
 def _ratio(part: int, whole: int) -> float | None:

@@ -24,7 +24,7 @@ from r1lab.data import load_eval
 from r1lab.models import CARD_FILE, count_parameters, load, pick_device, save
 from r1lab.paths import DATA_DIR
 from r1lab.pretrain import PretrainConfig, pretrain
-from r1lab.sft import SFTSettings, cold_start
+from r1lab.sft import SFTPhase, SFTSettings, cold_start
 from r1lab.storage import read_json, sha256_file, write_json
 from r1lab.worlds import SEARCH, World, get_world
 
@@ -49,15 +49,29 @@ class EvalSettings:
         return dataclasses.asdict(self)
 
 
-# The search world's models: a longer context and corpus (4-number chains, comparisons,
-# formatted other tasks), a cold start on more traces (the search mode is only 15 % of
-# them), and a completion budget for the long searches.
-# Blocks of 512 tokens: attention learns every distance a long search needs (with 256,
-# samples past ~250 tokens fell apart).
+# The search world's models: a longer context and corpus (4-number chains, dead ends,
+# comparisons, formatted other tasks), a cold start on more traces (the search mode is
+# only 20 % of them), and a completion budget for the long searches.
+# Blocks of 1,024 tokens: attention learns every distance a long search needs (with 256,
+# samples past ~250 tokens fell apart); 4 blocks a step keep the tokens per step of 8 × 512.
 SEARCH_PRETRAIN = PretrainConfig(
-    world="search", corpus_docs=160_000, steps=2500, batch_size=8, block_size=512
+    world="search", corpus_docs=160_000, steps=2500, batch_size=4, block_size=1024
 )
-SEARCH_SFT = SFTSettings(world="search", examples=8000, epochs=3, learning_rate=1e-3)
+# The cold start in three passes: 10,000 traces of the usual mix (15 % searches) teach the
+# format and the two modes; 2,000 searches alone teach the model to carry a long search out
+# (after the first pass alone it left the order at its first backtrack: 10 of 50 forced
+# searches found the answer, 19 after this pass); 2,000 more traces of the usual mix set
+# how often it starts a search back to a rare choice (99 % after the second pass).
+SEARCH_SFT = SFTSettings(
+    world="search",
+    examples=10_000,
+    epochs=3,
+    learning_rate=1e-3,
+    then=(
+        SFTPhase(examples=2_000, search_rate=1.0, learning_rate=5e-4, group_by_length=True),
+        SFTPhase(examples=2_000, search_rate=0.15, learning_rate=3e-4),
+    ),
+)
 SEARCH_EVAL = EvalSettings(world="search", max_new_tokens=SEARCH.max_new_tokens)
 
 

@@ -86,6 +86,76 @@ def _notebooks(args: argparse.Namespace) -> int:
     for path in tqdm(paths, desc=f"notebooks ({profile})", unit="nb"):
         runs.append(run_notebook(path, profile=profile, timeout=args.timeout, save=args.save))
     print(format_summary(runs))
+    if args.save:
+        _rebuild_editions()
+    return 0
+
+
+def _rebuild_editions() -> None:
+    """The other languages' notebooks take the new outputs (their code cells are copies)."""
+    from r1lab.edition import LANGUAGES, EditionError, build_edition
+
+    for lang in LANGUAGES:
+        try:
+            build_edition(lang)
+            print(f"the {lang} edition now carries these outputs")
+        except EditionError as err:
+            print(f"the {lang} edition was left as it was: {err}", file=sys.stderr)
+
+
+def _edition(args: argparse.Namespace) -> int:
+    from r1lab.edition import build_edition, edition_problems, readme_problems, write_todo
+
+    if args.todo:
+        todo = write_todo(args.lang)
+        for name, n in todo.items():
+            print(f"{name}: {n} cells to translate" if n else f"{name}: translated")
+        return 0
+    if args.check:
+        problems = edition_problems(args.lang) + readme_problems(args.lang)
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        if not problems:
+            print(f"the {args.lang} edition is in sync with the English notebooks")
+        return 1 if problems else 0
+    for path in build_edition(args.lang):
+        print(f"wrote notebooks/{args.lang}/{path.name}")
+    return 0
+
+
+def _slides(args: argparse.Namespace) -> int:
+    import nbformat
+
+    from r1lab.notebook_runner import course_notebooks
+    from r1lab.paths import NOTEBOOKS_DIR, REPO_ROOT
+    from r1lab.slides import SLIDES_DIR, build_slides, tag_slides
+
+    if args.tag:
+        for path in course_notebooks():
+            nb = nbformat.read(path, as_version=4)
+            changed = tag_slides(nb)
+            if changed:
+                nbformat.write(nb, path)
+            print(f"{path.name}: {changed} slide tags changed")
+        _rebuild_editions()
+        return 0
+    notebooks = [Path(p) for p in args.paths] or course_notebooks() + course_notebooks(
+        NOTEBOOKS_DIR / "zh"
+    )
+    out = args.out or SLIDES_DIR
+    for path in build_slides(notebooks, out, reveal_prefix=args.reveal_prefix):
+        print(f"wrote {path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path}")
+    return 0
+
+
+def _references(args: argparse.Namespace) -> int:
+    from r1lab.paths import REPO_ROOT
+    from r1lab.references import references_markdown
+
+    path = REPO_ROOT / "docs" / "teaching" / "references.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(references_markdown(), encoding="utf-8")
+    print(f"wrote {path.relative_to(REPO_ROOT)}")
     return 0
 
 
@@ -290,6 +360,46 @@ def _parser() -> argparse.ArgumentParser:
         "--save", action="store_true", help="write the outputs back into the notebooks"
     )
     nbs.set_defaults(func=_notebooks)
+
+    refs = sub.add_parser(
+        "references", help="write docs/teaching/references.md from r1lab/references.py"
+    )
+    refs.set_defaults(func=_references)
+
+    sld = sub.add_parser(
+        "slides",
+        help="build reveal.js slides of the notebooks (slides/), from their cells' slide tags",
+    )
+    sld.add_argument("paths", nargs="*", help="notebooks (default: all, both languages)")
+    sld.add_argument("--out", type=Path, help="folder for the decks (default: slides/)")
+    sld.add_argument(
+        "--reveal-prefix",
+        help="where the decks load reveal.js from (default: its CDN); a local copy's folder "
+        "makes them work offline",
+    )
+    sld.add_argument(
+        "--tag",
+        action="store_true",
+        help="instead, rewrite the notebooks' slide tags from their headings",
+    )
+    sld.set_defaults(func=_slides)
+
+    edi = sub.add_parser(
+        "edition",
+        help="build the notebooks of another language from the English ones and the "
+        "translations of their markdown (notebooks/<lang>/translations/)",
+    )
+    edi.add_argument("lang", choices=("zh",), help="the edition's language")
+    what = edi.add_mutually_exclusive_group()
+    what.add_argument(
+        "--check", action="store_true", help="only report cells missing, stale or out of sync"
+    )
+    what.add_argument(
+        "--todo",
+        action="store_true",
+        help="write each untranslated or changed cell's English text into its translation file",
+    )
+    edi.set_defaults(func=_edition)
 
     evs = sub.add_parser(
         "eval-sets", help="write the held-out evaluation files (data/eval/*.jsonl)"

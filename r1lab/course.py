@@ -33,4 +33,9 @@ CHAPTERS: tuple[Chapter, ...] = (
     Chapter("07_emergence", "Emergence", "When does RL make a model think longer?"),
     Chapter("08_why_rl", "Why RL", "Is it the negative samples, the diversity, the cold start?"),
     Chapter("09_scale_up", "Scale up", "How do I run this on a real model and GPUs?"),
+    Chapter(
+        "10_claims_and_evidence",
+        "Claims and evidence",
+        "Which claims of the R1 story does the course's own evidence support?",
+    ),
 )

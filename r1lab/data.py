@@ -60,7 +60,7 @@ def countdown_trace_dataset(
 
     With a ``world`` whose trace style is ``search`` the traces are
     :func:`r1lab.tasks.countdown.write_search_trace` on that world's task (its
-    ``search_rate`` and ``max_wrong``); ``retry_rate`` and ``max_attempts`` then play no
+    ``search_rate`` and ``patience``); ``retry_rate`` and ``max_attempts`` then play no
     part."""
     world = get_world(world) if world is not None else None
     if world is not None:
@@ -72,7 +72,7 @@ def countdown_trace_dataset(
     for p in problems:
         if world is not None and world.trace_style == "search":
             trace = countdown.write_search_trace(
-                p, rng, spec=spec, search_rate=world.search_rate, max_wrong=world.max_wrong
+                p, rng, spec=spec, search_rate=world.search_rate, patience=world.patience
             )
         else:
             trace = countdown.write_trace(
@@ -209,8 +209,10 @@ def corpus_document(
     """One plain-text pretraining document of the given kind (no tags, no chat roles,
     except in the ``chat_`` kinds).
 
-    * ``fact``: one operation, ``63+6=69``
-    * ``chain``: numbers, then a calculation that uses them in order, ``9 7 6: 9*7=63,63+6=69``
+    * ``fact``: one operation, ``63+6=69``; in the search world also a forbidden one
+      (``3/2=x``, ``13*8=x``: not a whole number from 0 to 99)
+    * ``chain``: numbers, then a calculation that uses them in order, ``9 7 6: 9*7=63,63+6=69``;
+      in the search world any item of the search, dead ends included (``9 3 2: 9-6=3,3/2=x``)
     * ``value``: a calculation and the expression it computes, ``9-7=2,2*6=12 is (9-7)*6``
     * ``check``: one attempt at a problem, checked against its target, half of them right:
       ``use 9 7 6 to make 12: 9-7=2,2*6=12 ok`` or ``… 9*7=63,63+6=69 no``; in the search
@@ -242,6 +244,11 @@ def corpus_document(
     listed = " ".join(map(str, numbers))
     expr = rng.choice(candidates)  # never empty: adding every number is always a chain
     steps = ",".join(str(s) for s in expr.steps())
+    if world.trace_style == "search" and kind in ("fact", "chain"):
+        # The search's items, dead ends among them: a forbidden step is a fact too (3/2=x).
+        item = rng.choice(countdown.search_items(numbers, spec))
+        written = countdown.search_item_text(item, 0, spec).split(" vs ", 1)[0]
+        return rng.choice(written.split(",")) if kind == "fact" else f"{listed}: {written}"
     if kind == "fact":
         return str(rng.choice(expr.steps()))
     if kind == "chain":

@@ -362,6 +362,7 @@ def emergence_settings(cfg: RunConfig, world: str | World, **overrides: Any) -> 
     defaults: dict[str, Any] = {"samples_per_log": 8}
     if get_world(world).name != "countdown":
         defaults["max_new_tokens"] = get_world(world).max_new_tokens
+        defaults["length_buckets"] = True  # searches are many times longer than answers
     return GRPOSettings.from_run_config(cfg, **{**defaults, **overrides})
 
 

@@ -44,9 +44,10 @@ class NotebookRun:
     notebook: nbformat.NotebookNode
 
 
-def course_notebooks() -> list[Path]:
-    """Every ``NN_topic.ipynb`` in reading order."""
-    return sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+def course_notebooks(folder: Path = NOTEBOOKS_DIR) -> list[Path]:
+    """Every ``NN_topic.ipynb`` in reading order (of the English course, or of the edition
+    in ``folder``, e.g. ``notebooks/zh``)."""
+    return sorted(folder.glob("[0-9][0-9]_*.ipynb"))
 
 
 def unexpected_errors(nb: nbformat.NotebookNode) -> list[str]:

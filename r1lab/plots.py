@@ -134,7 +134,9 @@ class LiveCurves:
             ax.clear()
             _smoothed_line(ax, self.steps, self.values[key], self.smooth, "#2e86c1")
             ax.set_xlabel(self.xlabel)
-            ax.set_ylabel(key)
+            ax.set_title(_TITLES.get(key, key), fontsize=10)
+            if key in _RATES:
+                _percent_axis(ax)
             ax.grid(alpha=0.3)
         if self.title:
             self.fig.suptitle(self.title)
@@ -407,11 +409,17 @@ _RATES = {
 
 
 def seed_band(
-    ax, runs: Sequence[Sequence[dict]], key: str, color: str, label: str, smooth: int = 25
+    ax,
+    runs: Sequence[Sequence[dict]],
+    key: str,
+    color: str,
+    label: str,
+    smooth: int = 25,
+    ls: str = "-",
 ) -> tuple[list[int], list[float]] | None:
-    """The mean over seeds of one metric's moving average, bold, with the band between the
-    lowest and the highest seed. Returns the mean curve (steps, values), or None when no
-    run logged ``key``."""
+    """The mean over seeds of one metric's moving average, bold (line style ``ls``), with
+    the band between the lowest and the highest seed. Returns the mean curve (steps,
+    values), or None when no run logged ``key``."""
     curves = []
     for metrics in runs:
         points = [(m["step"], m[key]) for m in metrics if m.get(key) is not None]
@@ -424,7 +432,7 @@ def seed_band(
     rows = [[c[s] for c in curves] for s in steps]
     mean = [sum(r) / len(r) for r in rows]
     shown = f"{label} ({len(curves)} seed{'s' if len(curves) > 1 else ''})"
-    ax.plot(steps, mean, color=color, lw=1.8, label=shown)
+    ax.plot(steps, mean, color=color, lw=1.8, ls=ls, label=shown)
     if len(curves) > 1:
         ax.fill_between(steps, [min(r) for r in rows], [max(r) for r in rows], color=color,
                         alpha=0.2, lw=0)  # fmt: skip
@@ -458,20 +466,20 @@ def emergence_curves(
         subkeys = key if isinstance(key, tuple) else (key,)
         for g, ((label, runs), color) in enumerate(zip(groups.items(), COLORS * 10, strict=False)):
             for j, sub in enumerate(subkeys):
-                if len(subkeys) > 1:
-                    color = COLORS[j % len(COLORS)]
-                    name = _TITLES.get(sub, sub) if len(groups) == 1 else f"{label}: {sub}"
-                else:
-                    name = label
-                seed_band(ax, runs, sub, color, name, smooth)
+                line_color, ls, name = color, "-", label
+                if len(subkeys) > 1 and len(groups) == 1:  # one colour per metric
+                    line_color, name = COLORS[j % len(COLORS)], _TITLES.get(sub, sub)
+                elif len(subkeys) > 1:  # colour: the group; line style: the metric
+                    ls = ("-", "--", ":", "-.")[j % 4]
+                    name = f"{label}: {_TITLES.get(sub, sub)}"
+                seed_band(ax, runs, sub, line_color, name, smooth, ls=ls)
             if key == "accuracy" and heldout and heldout.get(label):
                 _heldout_points(ax, heldout[label], COLORS[g % len(COLORS)])
         if reference and not isinstance(key, tuple) and key in reference:
             name, value = reference[key]
             ax.axhline(value, color="#555", ls="--", lw=1, label=name)
         if all(sub in _RATES for sub in subkeys):
-            ax.set_ylim(0, 1)
-            ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
+            _percent_axis(ax)
         ax.set_xlabel(xlabel)
         panel = " vs ".join(_TITLES.get(sub, sub) for sub in subkeys)
         ax.set_title(panel if len(subkeys) == 1 else "accuracy: retried or not"
@@ -496,6 +504,13 @@ def emergence_curves(
     return fig
 
 
+def _percent_axis(ax) -> None:
+    """0–100 % with a little room above, so a line at 100 % stays visible."""
+    ax.set_ylim(0, 1.04)
+    ax.set_yticks([0, 0.25, 0.5, 0.75, 1])
+    ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
+
+
 def _heldout_points(ax, runs: Sequence[Sequence[dict]], color: str) -> None:
     by_step: dict[int, list[float]] = {}
     for rows in runs:
@@ -510,15 +525,24 @@ def _heldout_points(ax, runs: Sequence[Sequence[dict]], color: str) -> None:
 
 
 def length_histograms(
-    groups: dict[str, Sequence[Sequence[dict]]], window: int = 25, bin_tokens: int = 8
+    groups: dict[str, Sequence[Sequence[dict]]],
+    window: int = 25,
+    bin_tokens: int = 8,
+    max_bars: int = 40,
 ) -> Figure:
     """Completion lengths in the first and the last ``window`` steps of each group (all
-    seeds pooled), from the ``length_hist`` every step logs: one panel per group."""
+    seeds pooled), from the ``length_hist`` every step logs (bins of ``bin_tokens``): one
+    panel per group. A panel whose lengths would need more than ``max_bars`` bars merges
+    neighbouring bins (e.g. 32-token bars under a 1,024-token budget), so that no bar is
+    too thin to see; the means are computed from the logged bins either way."""
     if not groups:
         raise ValueError("length_histograms needs at least one group of runs")
+    if max_bars < 1:
+        raise ValueError(f"max_bars must be at least 1 (got {max_bars})")
     fig, axes = plt.subplots(1, len(groups), figsize=(4.6 * len(groups), 3.1), squeeze=False)
     for ax, (label, runs), color in zip(axes[0], groups.items(), COLORS, strict=False):
-        for part, shade, name in (("start", "#999", "first"), ("end", color, "last")):
+        pooled: dict[str, list[int]] = {}
+        for part in ("start", "end"):
             counts: list[int] = []
             for metrics in runs:
                 rows = [m for m in metrics if m.get("length_hist")]
@@ -528,16 +552,21 @@ def length_histograms(
                     counts.extend([0] * (len(hist) - len(counts)))
                     for i, c in enumerate(hist):
                         counts[i] += c
+            pooled[part] = counts
+        merge = max(1, math.ceil(max(map(len, pooled.values())) / max_bars))
+        width = merge * bin_tokens
+        for part, shade, name in (("start", "#999", "first"), ("end", color, "last")):
+            counts = pooled[part]
             total = sum(counts)
             if not total:
                 continue
-            lefts = [i * bin_tokens for i in range(len(counts))]
             mean = sum((i + 0.5) * bin_tokens * c for i, c in enumerate(counts)) / total
-            ax.bar(lefts, [c / total for c in counts], width=bin_tokens, align="edge",
-                   color=shade, alpha=0.55, edgecolor="white",
+            bars = [sum(counts[i : i + merge]) for i in range(0, len(counts), merge)]
+            ax.bar([i * width for i in range(len(bars))], [c / total for c in bars], width=width,
+                   align="edge", color=shade, alpha=0.55, edgecolor="white",
                    label=f"{name} {window} steps (mean ≈ {mean:.0f})")  # fmt: skip
         ax.set_title(label, fontsize=10)
-        ax.set_xlabel("completion length (tokens)")
+        ax.set_xlabel(f"completion length (tokens, {width}-token bars)")
         ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from r1lab.tasks.countdown import parse_think
+from r1lab.tasks.countdown import Attempt, parse_think
 from r1lab.tasks.expressions import Expr
 
 TAGS = ("<think>", "</think>", "<answer>", "</answer>")
@@ -383,19 +383,28 @@ def answer_steps(answer: str) -> list[tuple[int, str, int, int]] | None:
 
 def shown_work_ok(completion: object, target: int) -> bool:
     """The think text leads to the answer: every attempt ends with an honest check ("ok"
-    exactly when the result it wrote is the target), the last attempt is computed right and
-    says "ok", and the answer is the expression that attempt computed, step for step.
-    Earlier attempts may hold a wrong sum (a retry may be the fix), never a false check."""
+    exactly when the result it wrote is the target) or is a right dead end, the last
+    attempt is computed right and says "ok", and the answer is the expression that attempt
+    computed, step for step. Earlier attempts may hold a wrong sum (a retry may be the
+    fix), never a false check."""
     parsed = parse_completion(completion)
     if not parsed.ok:
         return False
     attempts = parse_think(parsed.think)
-    if not attempts or any(not a.steps or not a.check_ok(target) for a in attempts):
+    if not attempts or any(not _checked_or_dead_end(a, target) for a in attempts):
         return False
     last = attempts[-1]
     return (
         last.verdict == "ok" and last.arithmetic_ok() and answer_steps(parsed.answer) == last.steps
     )
+
+
+def _checked_or_dead_end(attempt: Attempt, target: int) -> bool:
+    """An attempt ends with an honest check, or (the search grammar) is a dead end whose
+    operation really is forbidden: ``3/2=x`` has nothing to check."""
+    if attempt.dead is not None:
+        return attempt.verdict is None and attempt.arithmetic_ok()
+    return bool(attempt.steps) and attempt.check_ok(target)
 
 
 def shown_work_reward(

@@ -35,7 +35,8 @@ class World:
     corpus_mix: dict[str, float] = field(default_factory=dict)
     trace_style: str = "retry"  # retry (world 1) | search (world 2): r1lab.data traces
     search_rate: float = 0.0  # search style: share of cold-start traces that search
-    max_wrong: int = 5  # search style: wrong attempts at most before the solution
+    # search style: how many items a search tries before it gives up (drawn per trace)
+    patience: tuple[int, int] = (2, 10)
     max_new_tokens: int = 96  # completion budget for RL and held-out sampling
     max_positions: int = 512  # the model's context (positions) when pretrained
     study_steps: int | None = None  # GRPO steps of the shipped emergence study (None: profile)
@@ -47,6 +48,9 @@ class World:
             )
         if not 0.0 <= self.search_rate <= 1.0:
             raise ValueError(f"search_rate must be between 0 and 1 (got {self.search_rate})")
+        low, high = self.patience
+        if not 1 <= low <= high <= 64:
+            raise ValueError(f"patience must be 1 ≤ low ≤ high ≤ 64 (got {self.patience})")
 
 
 TRACE_STYLES = ("retry", "search")
@@ -71,15 +75,15 @@ SEARCH = World(
         "chain": 0.12,
         "value": 0.08,
         "compare": 0.12,
-        "check": 0.28,
+        "check": 0.21,
         "chat_arithmetic": 0.1,
-        "chat_numbers": 0.05,
+        "chat_numbers": 0.12,
     },
     trace_style="search",
     search_rate=0.15,
-    max_wrong=6,
-    max_new_tokens=480,
-    max_positions=1024,
+    patience=(2, 48),
+    max_new_tokens=1024,
+    max_positions=1088,
     study_steps=100,
 )
 

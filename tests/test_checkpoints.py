@@ -21,6 +21,7 @@ from r1lab.checkpoints import (
 )
 from r1lab.pretrain import PretrainConfig
 from r1lab.sft import SFTSettings
+from r1lab.worlds import get_world
 
 TINY = BuildSettings(
     pretrain=PretrainConfig(corpus_docs=300, steps=4, batch_size=4, block_size=32),
@@ -122,7 +123,7 @@ def test_shipped_search_checkpoints_load_without_r1lab_and_record_their_gates(na
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip() == "1024"
+    assert done.stdout.strip() == str(get_world("search").max_positions)
 
 
 def test_the_search_cold_start_checks_honestly_and_searches_in_a_minority():
@@ -150,7 +151,13 @@ def test_the_search_world_builds_into_its_own_folders_with_its_gates(tmp_path):
         pretrain=dataclasses.replace(
             SEARCH_PRETRAIN, corpus_docs=300, steps=3, batch_size=4, block_size=64
         ),
-        sft=dataclasses.replace(SEARCH_SFT, examples=16, epochs=1, batch_size=8),
+        sft=dataclasses.replace(
+            SEARCH_SFT,
+            examples=16,
+            epochs=1,
+            batch_size=8,
+            then=tuple(dataclasses.replace(p, examples=8) for p in SEARCH_SFT.then),
+        ),
         evaluation=dataclasses.replace(SEARCH_EVAL, n_problems=4, max_new_tokens=24, probes=8),
     )
     cards = build(tmp_path, tiny, device="cpu", progress=False, log=lambda _: None)
@@ -165,9 +172,13 @@ def test_the_search_world_builds_into_its_own_folders_with_its_gates(tmp_path):
     for key in ("search_rate", "attempts", "effective_retry_rate", "truncated_rate"):
         assert key in sft["evaluation"]
     assert "search:" in format_card(cards["sft"])
-    # The search world's models see long contexts: 1,024 positions.
+    # Every pass of the cold start is on the card, with its own traces.
+    passes = sft["training"]["passes"]
+    assert [p["examples"] for p in passes] == [16, 8, 8]
+    assert sft["data"]["cold_start_traces"] == 32
+    # The search world's models see long contexts: the world's positions.
     config = json.loads((tmp_path / "search-base" / "config.json").read_text())
-    assert config["max_position_embeddings"] == 1024
+    assert config["max_position_embeddings"] == get_world("search").max_positions
 
 
 def test_the_world_one_build_settings_are_unchanged_by_the_search_world():

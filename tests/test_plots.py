@@ -45,7 +45,12 @@ def test_live_curves_redraw_every_few_steps():
     assert len(live.axes[0].lines[0].get_xdata()) == 6
     live.redraw()
     assert list(live.axes[0].lines[0].get_ydata())[-1] == pytest.approx(1 / 7)
-    assert live.axes[1].get_ylabel() == "grad_norm"
+    assert live.axes[1].get_title() == "grad_norm"  # no title of its own: the key
+    rates = LiveCurves(["checked_rate"], every=1)
+    rates.on_step({"step": 1, "checked_rate": 1.0})
+    assert rates.axes[0].get_title() == "share that computes and checks (searches)"
+    assert rates.axes[0].get_ylim()[1] > 1  # a line at 100 % stays in sight
+    assert rates.axes[0].get_yticklabels()[-1].get_text() == "100%"
     with pytest.raises(ValueError, match="every must be"):
         LiveCurves(every=0)
 
@@ -153,7 +158,7 @@ def test_emergence_curves_panels_heldout_points_and_reference_line():
     assert [a.get_title() for a in axes] == list(EMERGENCE_PANELS.values())
     assert len(axes[0].collections) >= 2  # a band for the two seeds, and error bars
     assert [line.get_ydata()[0] for line in axes[2].lines if line.get_linestyle() == "--"] == [0.1]
-    assert axes[0].get_ylim() == (0, 1)
+    assert axes[0].get_ylim()[0] == 0 and 1 < axes[0].get_ylim()[1] < 1.1
     with pytest.raises(ValueError, match="at least one group"):
         emergence_curves({})
 
@@ -168,6 +173,27 @@ def test_length_histograms_pool_the_first_and_last_steps():
     assert heights == pytest.approx([0, 1.0, 0, 0, 0, 1.0])  # start: bar 1; end: bar 3
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels == ["first 5 steps (mean ≈ 12)", "last 5 steps (mean ≈ 28)"]
+
+
+def test_length_histograms_merge_bins_so_no_panel_has_too_many_bars():
+    from r1lab.plots import length_histograms
+
+    # 128 logged 8-token bins (a 1,024-token budget): at most 40 bars means 4 bins a bar.
+    start, end = [0] * 128, [0] * 128
+    start[2], end[125], end[126] = 6, 2, 2
+    run = [{"step": 1, "length_hist": start}, {"step": 2, "length_hist": end}]
+    fig = length_histograms({"long": [run]}, window=1, max_bars=40)
+    ax = fig.axes[0]
+    assert {p.get_width() for p in ax.patches} == {32}
+    heights = [p.get_height() for p in ax.patches]
+    assert len(heights) == 2 * 32
+    assert heights[0] == pytest.approx(1.0)  # start: all in bins 0-3
+    assert heights[32 + 31] == pytest.approx(1.0)  # end: bins 125 and 126 share bar 31
+    assert ax.get_xlabel() == "completion length (tokens, 32-token bars)"
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["first 1 steps (mean ≈ 20)", "last 1 steps (mean ≈ 1008)"]
+    with pytest.raises(ValueError, match="max_bars"):
+        length_histograms({"long": [run]}, max_bars=0)
 
 
 def test_emergence_curves_share_a_panel_for_a_tuple_of_keys():
@@ -186,6 +212,17 @@ def test_emergence_curves_share_a_panel_for_a_tuple_of_keys():
         "accuracy when it retried (1 seed)",
         "accuracy when it did not retry (1 seed)",
     ]
+    # Two groups: the colour tells the group, the line style the metric.
+    fig = emergence_curves(
+        {"world 1": [run], "world 2": [run]},
+        keys=[("accuracy_if_retried", "accuracy_if_not_retried")],
+    )
+    [ax] = fig.axes
+    styles = {(line.get_color(), line.get_linestyle()) for line in ax.lines}
+    assert len(styles) == 4 and len({c for c, _ in styles}) == 2
+    assert len({ls for _, ls in styles}) == 2
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[0] == "world 1: accuracy when it retried (1 seed)"
 
 
 def test_error_bar_panels_show_mean_range_seeds_and_reference():

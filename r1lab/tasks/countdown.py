@@ -17,6 +17,10 @@ The trace grammar (what the model learns to write inside ``<think>``)::
     <think>3+4=7,7*5=35 no wait 3*4=12,12+5=17 ok</think><answer>3*4+5</answer>
 
 Attempts and retries are therefore countable by a parser (:func:`parse_think`).
+
+The search world (:func:`write_search_trace`) writes each result beside the target
+(``35-2=33 vs 17 no``) and marks a step whose result its rules forbid (not a whole number
+from 0 to 99) with ``x``, a dead end that ends the attempt: ``9-6=3,3/2=x``.
 """
 
 from __future__ import annotations
@@ -29,11 +33,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from r1lab.tasks.expressions import OPS, Expr, all_expressions, apply, random_expression
+from r1lab.tasks.expressions import (
+    OPS,
+    Expr,
+    all_expressions,
+    apply,
+    format_value,
+    random_expression,
+)
 from r1lab.tasks.splits import draw_distinct
 
 NAME = "countdown"
 MAX_NUMBERS = 5
+DEAD_END = "x"  # the search grammar's mark for a forbidden step: 3/2=x
+MAX_STEP_VALUE = 99  # the largest value a step of the search grammar may reach
 
 
 @dataclass(frozen=True)
@@ -109,17 +122,28 @@ class Attempt:
     steps: list[tuple[int, str, int, int]] = field(default_factory=list)
     verdict: str | None = None  # "ok", "no" or None when missing
     compared: int | None = None  # the number after "vs" (the search grammar's copied target)
+    # The search grammar's dead end: a last step written ``a op b=x``, an operation whose
+    # result the world forbids (not a whole number from 0 to MAX_STEP_VALUE).
+    dead: tuple[int, str, int] | None = None
+    # Leading steps taken from the attempt before, not written in this one: the search
+    # grammar writes only the new last step when only the last operator changes.
+    carried: int = 0
 
     @property
     def value(self) -> int | None:
+        if self.dead is not None:
+            return None
         return self.steps[-1][3] if self.steps else None
 
     def arithmetic_ok(self) -> bool:
-        """Every step's result is what its operation gives."""
+        """Every step's result is what its operation gives (and a dead end's operation is
+        indeed forbidden)."""
         for a, op, b, result in self.steps:
             if apply(op, Fraction(a), Fraction(b)) != result:
                 return False
-        return bool(self.steps)
+        if self.dead is not None and not dead_end_right(*self.dead):
+            return False
+        return bool(self.steps) or self.dead is not None
 
     def check_ok(self, target: int) -> bool:
         """The verdict says "ok" exactly when the attempt reached the target."""
@@ -332,13 +356,91 @@ def _chain_ops(expr: Expr) -> list[Expr]:
     return nodes[::-1]
 
 
+def step_allowed(value: Fraction | None, max_value: int | None = MAX_STEP_VALUE) -> bool:
+    """A step's result the search world allows: a whole number from 0 to ``max_value``."""
+    return (
+        value is not None
+        and value.denominator == 1
+        and value >= 0
+        and (max_value is None or value <= max_value)
+    )
+
+
+def dead_end_right(a: int, op: str, b: int) -> bool:
+    """``a op b=x`` is right: the operation's result is not one the search world allows."""
+    try:
+        value = apply(op, Fraction(a), Fraction(b))
+    except ZeroDivisionError:
+        return True
+    return not step_allowed(value)
+
+
+def search_items(numbers: Sequence[int], spec: CountdownSpec | None = None) -> list[Expr]:
+    """Everything the search writes, in its fixed order (:func:`search_order`): every
+    left-to-right chain over ``numbers``, cut at its first forbidden step. A full chain is
+    a candidate (:func:`candidates`); a cut one is a *dead end*, written up to the
+    forbidden step and marked ``x`` (:func:`search_item_text`), and the search goes on with
+    the next operator at that step, skipping every chain that starts the same way."""
+    cap = spec.max_value if spec is not None and spec.max_value is not None else MAX_STEP_VALUE
+    items: list[Expr] = []
+
+    def walk(expr: Expr, k: int) -> None:
+        if k == len(numbers):
+            items.append(expr)
+            return
+        for op in OPS:
+            child = Expr.node(op, expr, Expr.leaf(numbers[k]))
+            if step_allowed(child.value, cap):
+                walk(child, k + 1)
+            else:
+                items.append(child)
+
+    if numbers:
+        walk(Expr.leaf(numbers[0]), 1)
+    return items
+
+
+def is_dead_end(item: Expr, spec: CountdownSpec | None = None) -> bool:
+    """The search item stops at a forbidden step (its last step's result is not allowed)."""
+    cap = spec.max_value if spec is not None and spec.max_value is not None else MAX_STEP_VALUE
+    return not item.is_leaf and not step_allowed(item.value, cap)
+
+
+def search_item_text(
+    item: Expr, target: int, spec: CountdownSpec | None = None, previous: Expr | None = None
+) -> str:
+    """One item of the search as the trace writes it: a checked attempt
+    (``3+4=7,7*5=35,35-2=33 vs 17 no``) or a dead end (``9-6=3,3/2=x``).
+
+    Given the ``previous`` item, an item that differs from it only in its last operator is
+    written from that step on (``35+2=37 vs 17 no``): the steps before it are the previous
+    item's, one attempt back. Any other item (after a backtrack) is written in full, so
+    what a step builds on is never more than a few attempts away."""
+    dead = is_dead_end(item, spec)
+    if dead:
+        left, right = format_value(item.left.value), format_value(item.right.value)
+        steps = [*(str(s) for s in item.left.steps()), f"{left}{item.op}{right}={DEAD_END}"]
+    else:
+        steps = [str(s) for s in item.steps()]
+    if previous is not None and _same_but_last(item, previous):
+        steps = steps[-1:]
+    text = ",".join(steps)
+    return text if dead else f"{text} vs {target} {'ok' if item.value == target else 'no'}"
+
+
+def _same_but_last(item: Expr, previous: Expr) -> bool:
+    """``item`` and ``previous`` share every step but the last: the same chain before it,
+    another last operator."""
+    return not item.is_leaf and not previous.is_leaf and item.left == previous.left
+
+
 def write_search_trace(
     problem: CountdownProblem,
     rng: random.Random,
     *,
     spec: CountdownSpec | None = None,
     search_rate: float = 0.15,
-    max_wrong: int = 5,
+    patience: tuple[int, int] = (2, 10),
 ) -> str:
     """A cold-start completion for the search world, in one of two modes.
 
@@ -346,37 +448,48 @@ def write_search_trace(
       calculation and no check: ``<think>(3+4)*5-2</think><answer>(3+4)*5-2</answer>``.
       The choice of mode comes before any calculation, so it cannot depend on whether
       the first guess is right.
-    * **search**: candidate chains in the search's fixed order (:func:`search_order`),
-      starting 0 to ``max_wrong`` places before the solution and going round from the
-      last chain to the first: each computed step by step, compared with the target
-      (``… vs 17 no``) and followed by "wait", until the solution, compared and ``ok``,
-      which is the answer. The order is the one a person works through by hand: keep the
-      first steps, change the last operator, then the one before. So a search never
-      tries a chain twice, and what comes next is always clear.
+    * **search**: the search's items in its fixed order (:func:`search_items`), from the
+      first: each chain computed step by step and compared with the target (``… vs 17
+      no``), each dead end cut at its forbidden step (``3/2=x``), "wait" between them,
+      until the solution is compared and ``ok`` (it is the answer) or the search's
+      patience, drawn from ``patience`` (items tried), runs out: then it stops after its
+      next "no" (never at a dead end) and answers the last chain it tried, which is wrong.
+      The order is the one a person works through by hand: keep the first steps, change
+      the last operator, then the one before. An item that only changes the last operator
+      is written from that step (``35+2=37 vs 17 no``), one after a backtrack in full
+      (:func:`search_item_text`), so a search from the first item to the solution fits
+      in the world's budget and what each step builds on is a few attempts back.
 
     The search is the rare long mode RL can up-weight: only computing, checking and
-    retrying turn a wrong guess into a right answer.
+    retrying turn a wrong guess into a right answer, and a search that gives up later
+    finds more answers.
     """
     if not 0.0 <= search_rate <= 1.0:
         raise ValueError(f"search_rate must be between 0 and 1 (got {search_rate})")
-    if not 1 <= max_wrong <= 20:
-        raise ValueError(f"max_wrong must be between 1 and 20 (got {max_wrong})")
-    pool = sorted(candidates(problem.numbers, spec), key=search_order)
-    solutions = [i for i, e in enumerate(pool) if e.value == problem.target]
+    low, high = patience
+    if not 1 <= low <= high <= 64:
+        raise ValueError(f"patience must be two numbers 1 ≤ low ≤ high ≤ 64 (got {patience})")
+    items = search_items(problem.numbers, spec)
+    solutions = [e for e in items if not is_dead_end(e, spec) and e.value == problem.target]
     if not solutions:
         raise ValueError(f"{problem} has no left-to-right solution among the candidates")
-    end = rng.choice(solutions)
-    solution = pool[end]
     if rng.random() >= search_rate:
+        solution = rng.choice(solutions)
         return f"<think>{solution}</think><answer>{solution}</answer>"
-    start = end - min(rng.randint(0, max_wrong), len(pool) - 1)
-    tried = []
-    for i in range(start, start + len(pool)):  # round the order from start
-        tried.append(pool[i % len(pool)])
-        if tried[-1].value == problem.target:
+    patience = rng.randint(low, high)
+    tried: list[Expr] = []
+    for item in items:  # from the first item of the order
+        tried.append(item)
+        if is_dead_end(item, spec):
+            continue  # never give up at a dead end: go on to the next checked chain
+        if item.value == problem.target or len(tried) >= patience:
             break
-    think = " wait ".join(checked_attempt(e, problem.target) for e in tried)
-    return f"<think>{think}</think><answer>{tried[-1]}</answer>"
+    answer = tried[-1]  # the solution, or the last chain tried when patience ran out
+    think = " wait ".join(
+        search_item_text(e, problem.target, spec, tried[i - 1] if i else None)
+        for i, e in enumerate(tried)
+    )
+    return f"<think>{think}</think><answer>{answer}</answer>"
 
 
 def think_text(completion: str) -> str:
@@ -386,16 +499,22 @@ def think_text(completion: str) -> str:
 
 
 _STEP = re.compile(r"(-?\d{1,9})([-+*/])(-?\d{1,9})=(-?\d{1,9})")
+_DEAD = re.compile(r"(-?\d{1,9})([-+*/])(-?\d{1,9})=x\b")
 _COMPARED = re.compile(r"\bvs (-?\d{1,9})\b")
 
 
 def parse_think(think: str) -> list[Attempt]:
     """Split think text into attempts (at each "wait") and read their steps and verdicts.
 
+    An attempt of one step (or one dead end) that starts from the result of the step
+    before the previous attempt's last is read as that attempt with another last step, as
+    the search grammar writes it (``…,7*5=35,35-2=33 vs 17 no wait 35+2=37 vs 17 no``):
+    its ``steps`` are the whole chain and ``carried`` counts the steps taken over.
+
     Tolerant by design: it reads whatever a model wrote, so unreadable pieces simply yield
     no steps or no verdict.
     """
-    attempts = []
+    attempts: list[Attempt] = []
     for chunk in re.split(r"\bwait\b", think[:10_000]):
         chunk = chunk.strip(" ,.")
         if not chunk:
@@ -403,12 +522,35 @@ def parse_think(think: str) -> list[Attempt]:
         steps = [(int(a), op, int(b), int(r)) for a, op, b, r in _STEP.findall(chunk)]
         verdict = re.findall(r"\b(ok|no)\b", chunk)
         compared = _COMPARED.findall(chunk)
+        found = _DEAD.findall(chunk)
+        dead = (int(found[-1][0]), found[-1][1], int(found[-1][2])) if found else None
+        prefix = _carried_prefix(attempts[-1], steps, dead) if attempts else []
         attempts.append(
             Attempt(
                 chunk,
-                steps,
+                prefix + steps,
                 verdict[-1] if verdict else None,
                 int(compared[-1]) if compared else None,
+                dead,
+                len(prefix),
             )
         )
     return attempts
+
+
+def _carried_prefix(
+    previous: Attempt, steps: list[tuple[int, str, int, int]], dead: tuple[int, str, int] | None
+) -> list[tuple[int, str, int, int]]:
+    """The steps an attempt of one item takes over from ``previous`` (none if it is not
+    written as a continuation): every step of ``previous`` but its last, when the new
+    item starts from the last of those results with an operator that comes later in the
+    order ``+ - * /``. (After a ``/`` the search backtracks and writes the chain in full,
+    so a first step that happens to start from that result is not misread.)"""
+    if len(steps) + (dead is not None) != 1 or not previous.steps:
+        return []
+    kept = previous.steps if previous.dead is not None else previous.steps[:-1]
+    last_op = previous.dead[1] if previous.dead is not None else previous.steps[-1][1]
+    first, op = (steps[0][0], steps[0][1]) if steps else (dead[0], dead[1])  # type: ignore[index]
+    if kept and kept[-1][3] == first and OPS.index(op) > OPS.index(last_op):
+        return list(kept)
+    return []

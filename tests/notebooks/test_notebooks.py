@@ -9,15 +9,22 @@ from r1lab.notebook_runner import (
     run_notebook,
     unexpected_errors,
 )
+from r1lab.paths import NOTEBOOKS_DIR
 
-NOTEBOOKS = course_notebooks()
+# The English notebooks, then the Chinese edition built from them (notebooks/zh/).
+NOTEBOOKS = course_notebooks() + course_notebooks(NOTEBOOKS_DIR / "zh")
+IDS = [p.relative_to(NOTEBOOKS_DIR).with_suffix("").as_posix() for p in NOTEBOOKS]
+# What the first markdown cell asks and the last one answers, in each language.
+QUESTION = {"notebooks": "question", "zh": "问题"}
+ANSWER = {"notebooks": "answer", "zh": "答案"}
 
 
 def test_there_are_notebooks_to_run():
     assert any(p.name == "00_tour.ipynb" for p in NOTEBOOKS)
+    assert len(NOTEBOOKS) == 2 * len(course_notebooks()), "every notebook has its edition"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_notebook_runs_in_smoke_profile(path):
     run = run_notebook(path, profile="smoke", timeout=600)
     assert unexpected_errors(run.notebook) == []
@@ -29,16 +36,16 @@ def test_notebook_runs_in_smoke_profile(path):
             assert any(o.output_type == "error" for o in cell.outputs), cell.source[:80]
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_notebook_follows_the_course_conventions(path):
     nb = nbformat.read(path, as_version=4)
     first_md = next(c for c in nb.cells if c.cell_type == "markdown")
-    assert "question" in first_md.source.lower(), "the first cell states the question"
+    assert QUESTION[path.parent.name] in first_md.source.lower(), "the first cell asks"
     first_code = next(c for c in nb.cells if c.cell_type == "code")
     assert "RunConfig.from_env()" in first_code.source
     assert "set_seed(" in first_code.source and "pick_device(" in first_code.source
     last_md = [c for c in nb.cells if c.cell_type == "markdown"][-1]
-    assert "answer" in last_md.source.lower(), "the last cell answers the question"
+    assert ANSWER[path.parent.name] in last_md.source.lower(), "the last cell answers"
     # Committed with the outputs of a real run, so the notebook reads well on a code host.
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
     assert any(c.outputs for c in code_cells), "commit the notebook with its outputs"

@@ -169,7 +169,9 @@ def inspect_notebook(page, lab):
 
     def inspect_notebook(path: Path, **kwargs) -> Inspection:
         relative = path.relative_to(REPO_ROOT).as_posix()
-        screenshot = SCREENSHOTS / f"{path.stem}.png"
+        # notebooks/zh/00_tour.ipynb → zh-00_tour.png, beside the English 00_tour.png
+        edition = "" if path.parent.name == "notebooks" else f"{path.parent.name}-"
+        screenshot = SCREENSHOTS / f"{edition}{path.stem}.png"
         try:
             problems = check_notebook(page, lab.url, relative, **kwargs)
         finally:

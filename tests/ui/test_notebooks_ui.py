@@ -20,14 +20,18 @@ from tests.ui.harness import (
     wait_until_run,
 )
 
-NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
+# The English notebooks and the Chinese edition built from them.
+NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb")) + sorted(
+    (REPO_ROOT / "notebooks" / "zh").glob("*.ipynb")
+)
+IDS = [p.relative_to(REPO_ROOT / "notebooks").with_suffix("").as_posix() for p in NOTEBOOKS]
 
 
 def test_there_are_notebooks_to_check():
     assert NOTEBOOKS, "no notebooks found in notebooks/"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_notebook_works_in_jupyterlab(inspect_notebook, path):
     committed = path.read_bytes()
     result = inspect_notebook(path)
