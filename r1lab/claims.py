@@ -19,7 +19,6 @@ lies beyond every seed of the other (three seeds cannot show anything finer).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -278,7 +277,9 @@ def pass_at_k(evidence: dict[str, Any]) -> Claim:
     )  # fmt: skip
 
 
-def _growth_claim(evidence: dict[str, Any], key: str, factor: float) -> tuple[dict, int, int]:
+def _growth_claim(
+    evidence: dict[str, Any], key: str, factor: float
+) -> tuple[dict[str, tuple[list, list]], dict[str, bool], dict[str, bool]]:
     """Per world: (before, after) per seed, and whether each world grew ≥ ``factor``×."""
     values = {w: _before_after(evidence, w, key) for w in WORLDS}
     grew = {w: all(a >= factor * max(b, 1e-9) for b, a in zip(*values[w], strict=True))
@@ -515,12 +516,3 @@ def measure_throughput(
         "verified_per_s": scored / verify_s,
         "completions": len(out.texts),
     }
-
-
-def claims_table(claims: Sequence[Claim]) -> list[list[str]]:
-    """Rows for a table: the claim, its verdict, why."""
-    return [[c.claim, c.verdict, c.because] for c in claims]
-
-
-def as_json(claims: Sequence[Claim]) -> str:
-    return json.dumps([c.__dict__ for c in claims], indent=1, ensure_ascii=False)

@@ -126,8 +126,9 @@ def _edition(args: argparse.Namespace) -> int:
 def _slides(args: argparse.Namespace) -> int:
     import nbformat
 
+    from r1lab.edition import all_notebooks
     from r1lab.notebook_runner import course_notebooks
-    from r1lab.paths import NOTEBOOKS_DIR, REPO_ROOT
+    from r1lab.paths import REPO_ROOT
     from r1lab.slides import SLIDES_DIR, build_slides, tag_slides
 
     if args.tag:
@@ -139,9 +140,7 @@ def _slides(args: argparse.Namespace) -> int:
             print(f"{path.name}: {changed} slide tags changed")
         _rebuild_editions()
         return 0
-    notebooks = [Path(p) for p in args.paths] or course_notebooks() + course_notebooks(
-        NOTEBOOKS_DIR / "zh"
-    )
+    notebooks = [Path(p) for p in args.paths] or all_notebooks()
     out = args.out or SLIDES_DIR
     for path in build_slides(notebooks, out, reveal_prefix=args.reveal_prefix):
         print(f"wrote {path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path}")

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import nbformat
 
+from r1lab.notebook_runner import course_notebooks
 from r1lab.paths import NOTEBOOKS_DIR
 
 LANGUAGES = {"zh": "中文"}
@@ -62,8 +63,12 @@ def translation_path(lang: str, notebook: Path) -> Path:
     return edition_dir(lang, notebook.parent) / "translations" / f"{notebook.stem}.json"
 
 
-def english_notebooks(notebooks_dir: Path = NOTEBOOKS_DIR) -> list[Path]:
-    return sorted(notebooks_dir.glob("[0-9][0-9]_*.ipynb"))
+def all_notebooks(notebooks_dir: Path = NOTEBOOKS_DIR) -> list[Path]:
+    """The English notebooks, then each edition's, in reading order."""
+    found = course_notebooks(notebooks_dir)
+    for lang in sorted(LANGUAGES):
+        found += course_notebooks(edition_dir(lang, notebooks_dir))
+    return found
 
 
 def load_translations(path: Path) -> dict[str, dict]:
@@ -161,7 +166,7 @@ def edition_problems(lang: str, notebooks_dir: Path = NOTEBOOKS_DIR) -> list[Pro
     (``readme_problems`` checks its README)."""
     edition_dir(lang, notebooks_dir)  # an unknown language is refused
     problems = []
-    for notebook in english_notebooks(notebooks_dir):
+    for notebook in course_notebooks(notebooks_dir):
         expected, found = translated_notebook(notebook, lang)
         problems += found
         built = edition_dir(lang, notebooks_dir) / notebook.name
@@ -198,7 +203,7 @@ def build_edition(lang: str, notebooks_dir: Path = NOTEBOOKS_DIR) -> list[Path]:
     translation is missing or stale, so an edition is never half English unnoticed."""
     edition_dir(lang, notebooks_dir)
     built, problems = [], []
-    for notebook in english_notebooks(notebooks_dir):
+    for notebook in course_notebooks(notebooks_dir):
         nb, found = translated_notebook(notebook, lang)
         problems += found
         built.append((notebook, nb))
@@ -225,7 +230,7 @@ def write_todo(lang: str, notebooks_dir: Path = NOTEBOOKS_DIR) -> dict[str, int]
     English text beside an empty ``text``); returns how many cells each file needs."""
     edition_dir(lang, notebooks_dir)
     todo = {}
-    for notebook in english_notebooks(notebooks_dir):
+    for notebook in course_notebooks(notebooks_dir):
         skeleton = translation_skeleton(notebook, lang)
         path = translation_path(lang, notebook)
         path.parent.mkdir(parents=True, exist_ok=True)

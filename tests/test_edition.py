@@ -10,20 +10,20 @@ from r1lab.edition import (
     EditionError,
     build_edition,
     edition_problems,
-    english_notebooks,
     load_translations,
     readme_problems,
     source_hash,
     translation_path,
     write_todo,
 )
+from r1lab.notebook_runner import course_notebooks
 from r1lab.paths import NOTEBOOKS_DIR
 
 
 def test_the_shipped_chinese_edition_is_in_sync_with_the_english_notebooks():
     problems = edition_problems("zh")
     assert problems == [], "\n".join(map(str, problems)) + "\n(run `r1lab edition zh --todo`)"
-    for notebook in english_notebooks():
+    for notebook in course_notebooks():
         built = nbformat.read(NOTEBOOKS_DIR / "zh" / notebook.name, as_version=4)
         english = nbformat.read(notebook, as_version=4)
         code = [(c.source, c.metadata.get("tags")) for c in english.cells if c.cell_type == "code"]

@@ -5,11 +5,11 @@ import re
 import nbformat
 import pytest
 
-from r1lab.notebook_runner import course_notebooks
+from r1lab.edition import all_notebooks
 from r1lab.paths import NOTEBOOKS_DIR
 from r1lab.slides import build_slides, deck_path, slide_type, tag_slides, untagged_cells
 
-NOTEBOOKS = course_notebooks() + course_notebooks(NOTEBOOKS_DIR / "zh")
+NOTEBOOKS = all_notebooks()
 
 
 def test_slide_types_follow_the_headings():

@@ -3,6 +3,7 @@
 import nbformat
 import pytest
 
+from r1lab.edition import all_notebooks
 from r1lab.notebook_runner import (
     ALLOWED_ERROR_TAG,
     course_notebooks,
@@ -12,7 +13,7 @@ from r1lab.notebook_runner import (
 from r1lab.paths import NOTEBOOKS_DIR
 
 # The English notebooks, then the Chinese edition built from them (notebooks/zh/).
-NOTEBOOKS = course_notebooks() + course_notebooks(NOTEBOOKS_DIR / "zh")
+NOTEBOOKS = all_notebooks()
 IDS = [p.relative_to(NOTEBOOKS_DIR).with_suffix("").as_posix() for p in NOTEBOOKS]
 # What the first markdown cell asks and the last one answers, in each language.
 QUESTION = {"notebooks": "question", "zh": "问题"}
