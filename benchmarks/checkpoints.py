@@ -14,17 +14,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from r1lab.checkpoints import (
-    CHECKPOINTS_DIR,
+from r1lab.build_models import (
     NAMES,
+    SHIPPED_MODELS_DIR,
     build,
     check_targets,
     evaluate_checkpoint,
     format_card,
-    read_card,
     weights_digest,
 )
-from r1lab.models import load
+from r1lab.models import load, read_card
 
 KEYS = (
     "format_rate",
@@ -44,7 +43,7 @@ def main() -> None:
     args = parser.parse_args()
 
     for name in NAMES:
-        path = CHECKPOINTS_DIR / name
+        path = SHIPPED_MODELS_DIR / name
         load(path, device=args.device)  # warm the file cache and the imports
         times = []
         for _ in range(5):
@@ -70,7 +69,7 @@ def main() -> None:
             wall = time.perf_counter() - t0
             for name, card in cards.items():
                 print(format_card(card))
-                same = weights_digest(Path(tmp) / name) == weights_digest(CHECKPOINTS_DIR / name)
+                same = weights_digest(Path(tmp) / name) == weights_digest(SHIPPED_MODELS_DIR / name)
                 print(f"  weights identical to the shipped {name}: {same}")
         print(f"rebuilt both checkpoints in {wall / 60:.1f} min (target ≤ 15 min on 2 cores)")
 

@@ -23,13 +23,12 @@ from pathlib import Path
 import torch
 
 from r1lab import scale
-from r1lab.checkpoints import CHECKPOINTS_DIR
-from r1lab.paths import REPO_ROOT
+from r1lab.paths import REPO_ROOT, SHIPPED_MODELS_DIR
 from r1lab.storage import read_json
 
 
 def _args(out: Path, steps: int, *extra: str) -> list[str]:
-    return ["--model", str(CHECKPOINTS_DIR / "sft"), "--steps", str(steps),
+    return ["--model", str(SHIPPED_MODELS_DIR / "sft"), "--steps", str(steps),
             "--prompts-per-step", "16", "--num-generations", "8", "--max-new-tokens", "96",
             "--micro-batch-size", "32", "--checkpoint-every", str(steps), "--quiet",
             "--out", str(out), *extra]  # fmt: skip

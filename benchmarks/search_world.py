@@ -21,11 +21,10 @@ from typing import Any
 import torch
 
 from r1lab import grpo
-from r1lab.checkpoints import CHECKPOINTS_DIR
 from r1lab.data import countdown_dataset, load_eval
 from r1lab.grpo import GRPOSettings
 from r1lab.models import load, pick_device
-from r1lab.paths import REPO_ROOT
+from r1lab.paths import REPO_ROOT, SHIPPED_MODELS_DIR
 from r1lab.rollouts import sample
 from r1lab.worlds import SEARCH
 
@@ -72,7 +71,7 @@ def step_times(model, tokenizer, steps: int, settings: GRPOSettings) -> dict[str
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=str(CHECKPOINTS_DIR / SEARCH.sft_dir))
+    parser.add_argument("--model", default=str(SHIPPED_MODELS_DIR / SEARCH.sft_dir))
     parser.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--steps", type=int, default=4, help="GRPO steps to time")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")

@@ -19,11 +19,14 @@ lies beyond every seed of the other (three seeds cannot show anything finer).
 
 from __future__ import annotations
 
+import html
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from r1lab.display import CELL_STYLE
 
 VERDICTS = ("supported", "contradicted", "depends", "partly", "not shown")
 WORLDS = ("world 1", "world 2")
@@ -50,7 +53,8 @@ class Claim:
 def load_evidence(root: str | Path | None = None) -> dict[str, Any]:
     """The shipped runs the claims read: ``{"sweep": load_sweep(...), "worlds": {world:
     {arm: [{"metrics": [...], "eval": {...}}, one per seed]}}}``."""
-    from r1lab.experiments import SHIPPED_RUNS_DIR, emergence_dir
+    from r1lab.experiments import emergence_dir
+    from r1lab.paths import SHIPPED_RUNS_DIR
     from r1lab.runlog import load_run
     from r1lab.storage import read_json
     from r1lab.sweep import SWEEP_DIR, load_sweep
@@ -516,3 +520,53 @@ def measure_throughput(
         "verified_per_s": scored / verify_s,
         "completions": len(out.texts),
     }
+
+
+# ---------------------------------------------------------------------------- as HTML
+
+_VERDICT_COLOURS = {
+    "supported": "#1e7b34",
+    "contradicted": "#b03a2e",
+    "depends": "#2874a6",
+    "partly": "#b9770e",
+    "not shown": "#7f8c8d",
+}
+
+
+def html_verdict_badge(verdict: str) -> str:
+    colour = _VERDICT_COLOURS.get(verdict, "#555")
+    return (
+        f"<span style='background:{colour};color:white;padding:1px 8px;border-radius:8px;"
+        f"font-weight:bold'>{html.escape(verdict)}</span>"
+    )
+
+
+def html_claim(claim: Claim) -> str:
+    """One claim as a card: the claim, its verdict, the measured facts, the rule's reading,
+    where the course measures it, and a question to discuss."""
+    facts = "".join(f"<li>{html.escape(fact)}</li>" for fact in claim.evidence)
+    where = ", ".join(
+        f"<a href='{html.escape(n.strip())}.ipynb'>{html.escape(n.strip())}</a>"
+        for n in claim.where.split(",")
+    )
+    return (
+        "<div style='border-left:4px solid "
+        f"{_VERDICT_COLOURS.get(claim.verdict, '#555')};padding:4px 12px;margin:10px 0'>"
+        f"<p><b>“{html.escape(claim.claim)}”</b> {html_verdict_badge(claim.verdict)}</p>"
+        f"<ul>{facts}</ul>"
+        f"<p><b>Verdict:</b> {html.escape(claim.verdict)}: {html.escape(claim.because)}.</p>"
+        f"<p style='color:#555'>Measured in {where}. <i>To discuss:</i> "
+        f"{html.escape(claim.question)}</p></div>"
+    )
+
+
+def html_claims_board(claims: Sequence[Claim]) -> str:
+    """Every claim in one table: the claim, its verdict badge, the rule's reading."""
+    rows = "".join(
+        f"<tr><td style='{CELL_STYLE}'>{html.escape(c.claim)}</td>"
+        f"<td style='{CELL_STYLE}'>{html_verdict_badge(c.verdict)}</td>"
+        f"<td style='{CELL_STYLE}'>{html.escape(c.because)}</td></tr>"
+        for c in claims
+    )
+    header = "".join(f"<th style='{CELL_STYLE}'>{h}</th>" for h in ("claim", "verdict", "why"))
+    return f"<table style='border-collapse:collapse'><tr>{header}</tr>{rows}</table>"

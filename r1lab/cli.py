@@ -161,7 +161,8 @@ def _references(args: argparse.Namespace) -> int:
 def _eval_sets(args: argparse.Namespace) -> int:
     import filecmp
 
-    from r1lab.data import EVAL_DIR, write_eval_sets
+    from r1lab.data import write_eval_sets
+    from r1lab.paths import EVAL_DIR
 
     if not args.check:
         for path in write_eval_sets(check_writable(args.out or EVAL_DIR)):
@@ -181,11 +182,12 @@ def _eval_sets(args: argparse.Namespace) -> int:
 
 
 def _checkpoints(args: argparse.Namespace) -> int:
-    from r1lab.checkpoints import CHECKPOINTS_DIR, BuildSettings, build, format_card
+    from r1lab.build_models import BuildSettings, build, format_card
+    from r1lab.paths import SHIPPED_MODELS_DIR
 
     cfg = run_config(args, "lesson")
     cards = build(
-        check_writable(args.out or CHECKPOINTS_DIR),
+        check_writable(args.out or SHIPPED_MODELS_DIR),
         BuildSettings.with_seed(cfg.seed, args.world),
         only=args.only,
         device=cfg.device,
@@ -199,7 +201,7 @@ def _checkpoints(args: argparse.Namespace) -> int:
 
 def _grpo(args: argparse.Namespace) -> int:
     from r1lab.experiments import format_summary, grpo_from_sft
-    from r1lab.runlog import RUNS_DIR
+    from r1lab.paths import RUNS_DIR
 
     cfg = run_config(args, "lesson", rl_steps=args.steps)
     out = args.out or RUNS_DIR / "grpo" / f"{args.trainer}-{cfg.profile}-seed{cfg.seed}"
@@ -215,16 +217,11 @@ def _grpo(args: argparse.Namespace) -> int:
 
 def _emergence(args: argparse.Namespace) -> int:
     from r1lab.experiments import emergence_dir, emergence_study
-    from r1lab.runlog import RUNS_DIR
-    from r1lab.worlds import get_world
+    from r1lab.paths import RUNS_DIR
 
     cfg = run_config(args, "full")
     out = check_writable(args.out or RUNS_DIR / emergence_dir(args.world))
-    steps = args.steps
-    rl_steps_set = os.environ.get(ENV_PREFIX + "RL_STEPS", "").strip() != ""
-    if steps is None and cfg.profile == "full" and not rl_steps_set:
-        steps = get_world(args.world).study_steps  # the shipped study's budget (or None)
-    overrides = {} if steps is None else {"steps": steps}
+    overrides = {} if args.steps is None else {"steps": args.steps}
     summaries = emergence_study(
         cfg, out, seeds=args.seeds, arms=args.arms, progress=not args.quiet, world=args.world,
         jobs=args.jobs, overwrite=args.overwrite, **overrides,
@@ -241,7 +238,7 @@ def _emergence(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from r1lab.runlog import RUNS_DIR
+    from r1lab.paths import RUNS_DIR
     from r1lab.sweep import ARMS, SWEEP_DIR, run_sweep
 
     unknown = [arm for arm in args.arms or () if arm not in ARMS]
@@ -259,7 +256,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
 def _scale(args: argparse.Namespace) -> int:
     from r1lab import scale
-    from r1lab.runlog import RUNS_DIR
+    from r1lab.paths import RUNS_DIR
 
     cfg = run_config(args, "lesson")
     given = {
@@ -300,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run ``r1lab`` with ``argv``; return the exit status (2: an error, 130: interrupted)."""
     import torch
 
-    from r1lab.env import set_threads
+    from r1lab.config import set_threads
 
     args = _parser().parse_args(argv)
     threads = torch.get_num_threads()
@@ -458,8 +455,8 @@ def _parser() -> argparse.ArgumentParser:
     emg.add_argument("--arms", nargs="+", choices=("sft", "r1zero"), default=["sft", "r1zero"])
     emg.add_argument(
         "--steps", type=int,
-        help="GRPO steps (default: the profile's rl_steps, or R1LAB_RL_STEPS; in the full "
-        "profile the world's study budget)",
+        help="GRPO steps (default: the profile's rl_steps, or R1LAB_RL_STEPS; in the search "
+        "world its search_steps, or R1LAB_SEARCH_STEPS)",
     )  # fmt: skip
     emg.add_argument("--jobs", type=int, default=1, help="runs at a time, one thread each")
     emg.add_argument(

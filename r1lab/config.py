@@ -5,7 +5,7 @@ default), ``full`` is for the long runs that produce the shipped results.
 Any field can also be overridden from the environment as ``R1LAB_<FIELD>``
 (``R1LAB_SEED=3``, ``R1LAB_DEVICE=cpu``); notebooks and the ``r1lab`` command read them the
 same way. ``R1LAB_THREADS`` is the one ``R1LAB_`` variable that is not a field: it sets the
-process's torch threads (:func:`r1lab.env.set_threads`), not a run's budget.
+process's torch threads (:func:`r1lab.config.set_threads`), not a run's budget.
 """
 
 from __future__ import annotations
@@ -26,6 +26,49 @@ THREADS_VARIABLE = ENV_PREFIX + "THREADS"
 PROCESS_VARIABLES = (THREADS_VARIABLE,)
 
 
+# One thread unless R1LAB_THREADS says otherwise. Measured on 2 cores shared with another
+# job: torch's default (a thread per core, spin-waiting) made a smoke GRPO step 1.1 s and a
+# lesson step 18-22 s, against 0.12 s and 2.2 s with one thread; two threads waiting
+# passively were no faster than one. One thread is also how the shipped runs were made, so
+# a re-run reproduces them (docs/ARCHITECTURE.md, "Threads: one unless asked").
+DEFAULT_THREADS = 1
+THREADS_ADVICE = (
+    f"set {THREADS_VARIABLE}=N to change; with N > 1 on a busy machine also start with "
+    "OMP_WAIT_POLICY=PASSIVE"
+)
+
+
+def threads_from_env(environ: Mapping[str, str] | None = None) -> int:
+    """The thread count ``R1LAB_THREADS`` asks for (default :data:`DEFAULT_THREADS`)."""
+    environ = os.environ if environ is None else environ
+    raw = environ.get(THREADS_VARIABLE, "")
+    if raw.strip() == "":
+        return DEFAULT_THREADS
+    try:
+        count = int(raw.strip())
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise ValueError(
+            f"{THREADS_VARIABLE} must be a positive integer (got {raw!r}): torch threads per "
+            f"process, {DEFAULT_THREADS} unless set"
+        )
+    return count
+
+
+def set_threads(environ: Mapping[str, str] | None = None) -> int:
+    """Give torch the thread count ``R1LAB_THREADS`` asks for (default one); return it.
+
+    Call it once at the start (the ``r1lab`` command does). Spin-waiting is chosen when
+    torch loads, so ``OMP_WAIT_POLICY=PASSIVE`` must be in the environment before Python
+    starts; it only matters with more than one thread."""
+    import torch
+
+    count = threads_from_env(environ)
+    torch.set_num_threads(count)
+    return count
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything a notebook or a training run needs to know about its budget."""
@@ -43,7 +86,10 @@ class RunConfig:
     n_eval: int = 200
     sft_examples: int = 800
     sft_epochs: int = 10
-    rl_steps: int = 400
+    rl_steps: int = 400  # GRPO steps in the Countdown world (r1lab grpo, notebooks 05-06)
+    search_steps: int = 30  # GRPO steps in the search world (notebook 07, r1lab emergence)
+    sweep_steps: int = 60  # updates per arm of the sweep (r1lab sweep, notebook 08)
+    sweep_samples: int = 16  # samples per held-out problem when the sweep measures
     prompts_per_step: int = 16
     learning_rate: float = 2e-4
     beta: float = 0.0
@@ -72,7 +118,7 @@ class RunConfig:
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> RunConfig:
         """The profile named by ``R1LAB_PROFILE`` (default ``lesson``), then ``R1LAB_<FIELD>``
         variables, then ``overrides`` (which may name a ``profile`` too). ``R1LAB_THREADS``,
-        when set, also sets torch's thread count (:func:`r1lab.env.set_threads`)."""
+        when set, also sets torch's thread count (:func:`r1lab.config.set_threads`)."""
         environ = os.environ if environ is None else environ
         unknown = sorted(
             key
@@ -105,8 +151,6 @@ class RunConfig:
         if environ.get(THREADS_VARIABLE, "").strip():
             # Notebooks read their settings here: R1LAB_THREADS gives their kernel a chosen
             # thread count too (unset, a kernel keeps torch's default of one per core).
-            from r1lab.env import set_threads
-
             set_threads(environ)
         return cfg
 
@@ -175,6 +219,9 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "sft_examples": (lambda v: 1 <= v <= 1_000_000, "an integer in [1, 1000000]"),
     "sft_epochs": (lambda v: 1 <= v <= 100, "an integer in [1, 100]"),
     "rl_steps": (lambda v: 0 <= v <= 100_000, "an integer in [0, 100000]"),
+    "search_steps": (lambda v: 0 <= v <= 100_000, "an integer in [0, 100000]"),
+    "sweep_steps": (lambda v: 1 <= v <= 100_000, "an integer in [1, 100000]"),
+    "sweep_samples": (lambda v: 1 <= v <= 1024, "an integer in [1, 1024]"),
     "prompts_per_step": (lambda v: 1 <= v <= 4096, "an integer in [1, 4096]"),
     "learning_rate": (lambda v: 0.0 < v <= 1.0, "a number in (0, 1]"),
     "beta": (lambda v: 0.0 <= v <= 10.0, "a number in [0, 10]"),
@@ -189,8 +236,12 @@ _PROFILE_VALUES: dict[str, dict[str, Any]] = {
         sft_examples=32,
         sft_epochs=1,
         rl_steps=2,
+        search_steps=2,
+        sweep_steps=2,
+        sweep_samples=4,
         prompts_per_step=2,
     ),
     "lesson": {},
-    "full": dict(rl_steps=600),
+    # search_steps: the shipped search-world study (data/runs/emergence-search)
+    "full": dict(rl_steps=600, search_steps=100, sweep_steps=150),
 }

@@ -16,12 +16,10 @@ from types import ModuleType
 
 from datasets import Dataset
 
-from r1lab.paths import DATA_DIR
+from r1lab.paths import EVAL_DIR
 from r1lab.tasks import arithmetic, countdown
 from r1lab.tasks.splits import split_of
 from r1lab.worlds import COUNTDOWN, World, get_world
-
-EVAL_DIR = DATA_DIR / "eval"
 
 
 def _prompt(text: str, chat: bool) -> object:
@@ -50,7 +48,7 @@ def countdown_trace_dataset(
     n: int,
     seed: int,
     spec: countdown.CountdownSpec | None = None,
-    retry_rate: float = 0.1,
+    retry_rate: float = countdown.RETRY_RATE,
     max_attempts: int = 3,
     chat: bool = True,
     world: str | World | None = None,

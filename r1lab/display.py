@@ -5,13 +5,12 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable, Mapping, Sequence
 
-from r1lab.claims import Claim
 from r1lab.course import Chapter
 from r1lab.env import PackageCheck
 from r1lab.hacks import Hack, LenientResult
 from r1lab.rewards import Verdict
 
-_CELL = "padding:2px 10px;text-align:left;border-bottom:1px solid #ddd"
+CELL_STYLE = "padding:2px 10px;text-align:left;border-bottom:1px solid #ddd"
 
 
 def html_table(
@@ -22,10 +21,10 @@ def html_table(
     """A plain HTML table; every value is escaped. Rows flagged in ``highlight`` are red."""
     parts = ["<table style='border-collapse:collapse'>"]
     if header:
-        cells = "".join(f"<th style='{_CELL}'>{html.escape(str(h))}</th>" for h in header)
+        cells = "".join(f"<th style='{CELL_STYLE}'>{html.escape(str(h))}</th>" for h in header)
         parts.append(f"<tr>{cells}</tr>")
     for i, row in enumerate(rows):
-        cells = "".join(f"<td style='{_CELL}'>{html.escape(str(v))}</td>" for v in row)
+        cells = "".join(f"<td style='{CELL_STYLE}'>{html.escape(str(v))}</td>" for v in row)
         style = " style='background:#f8d7da'" if highlight and highlight[i] else ""
         parts.append(f"<tr{style}>{cells}</tr>")
     parts.append("</table>")
@@ -183,51 +182,3 @@ def html_before_after(before: Mapping[str, object], after: Mapping[str, object])
         )
     prompt = html.escape(str(before["prompt"]))
     return f"<p>prompt: <code>{prompt}</code></p><table><tr>{''.join(cells)}</tr></table>"
-
-
-_VERDICT_COLOURS = {
-    "supported": "#1e7b34",
-    "contradicted": "#b03a2e",
-    "depends": "#2874a6",
-    "partly": "#b9770e",
-    "not shown": "#7f8c8d",
-}
-
-
-def html_verdict_badge(verdict: str) -> str:
-    colour = _VERDICT_COLOURS.get(verdict, "#555")
-    return (
-        f"<span style='background:{colour};color:white;padding:1px 8px;border-radius:8px;"
-        f"font-weight:bold'>{html.escape(verdict)}</span>"
-    )
-
-
-def html_claim(claim: Claim) -> str:
-    """One claim as a card: the claim, its verdict, the measured facts, the rule's reading,
-    where the course measures it, and a question to discuss."""
-    facts = "".join(f"<li>{html.escape(fact)}</li>" for fact in claim.evidence)
-    where = ", ".join(
-        f"<a href='{html.escape(n.strip())}.ipynb'>{html.escape(n.strip())}</a>"
-        for n in claim.where.split(",")
-    )
-    return (
-        "<div style='border-left:4px solid "
-        f"{_VERDICT_COLOURS.get(claim.verdict, '#555')};padding:4px 12px;margin:10px 0'>"
-        f"<p><b>“{html.escape(claim.claim)}”</b> {html_verdict_badge(claim.verdict)}</p>"
-        f"<ul>{facts}</ul>"
-        f"<p><b>Verdict:</b> {html.escape(claim.verdict)}: {html.escape(claim.because)}.</p>"
-        f"<p style='color:#555'>Measured in {where}. <i>To discuss:</i> "
-        f"{html.escape(claim.question)}</p></div>"
-    )
-
-
-def html_claims_board(claims: Sequence[Claim]) -> str:
-    """Every claim in one table: the claim, its verdict badge, the rule's reading."""
-    rows = "".join(
-        f"<tr><td style='{_CELL}'>{html.escape(c.claim)}</td>"
-        f"<td style='{_CELL}'>{html_verdict_badge(c.verdict)}</td>"
-        f"<td style='{_CELL}'>{html.escape(c.because)}</td></tr>"
-        for c in claims
-    )
-    header = "".join(f"<th style='{_CELL}'>{h}</th>" for h in ("claim", "verdict", "why"))
-    return f"<table style='border-collapse:collapse'><tr>{header}</tr>{rows}</table>"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import platform
-from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata
 
@@ -13,7 +12,7 @@ import psutil
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from r1lab.config import THREADS_VARIABLE
+from r1lab.config import THREADS_ADVICE
 
 CORE_PACKAGES = (
     "torch",
@@ -25,49 +24,6 @@ CORE_PACKAGES = (
     "ipywidgets",
     "matplotlib",
 )
-
-
-# One thread unless R1LAB_THREADS says otherwise. Measured on 2 cores shared with another
-# job: torch's default (a thread per core, spin-waiting) made a smoke GRPO step 1.1 s and a
-# lesson step 18-22 s, against 0.12 s and 2.2 s with one thread; two threads waiting
-# passively were no faster than one. One thread is also how the shipped runs were made, so
-# a re-run reproduces them (docs/ARCHITECTURE.md, "Threads: one unless asked").
-DEFAULT_THREADS = 1
-THREADS_ADVICE = (
-    f"set {THREADS_VARIABLE}=N to change; with N > 1 on a busy machine also start with "
-    "OMP_WAIT_POLICY=PASSIVE"
-)
-
-
-def threads_from_env(environ: Mapping[str, str] | None = None) -> int:
-    """The thread count ``R1LAB_THREADS`` asks for (default :data:`DEFAULT_THREADS`)."""
-    environ = os.environ if environ is None else environ
-    raw = environ.get(THREADS_VARIABLE, "")
-    if raw.strip() == "":
-        return DEFAULT_THREADS
-    try:
-        count = int(raw.strip())
-    except ValueError:
-        count = 0
-    if count < 1:
-        raise ValueError(
-            f"{THREADS_VARIABLE} must be a positive integer (got {raw!r}): torch threads per "
-            f"process, {DEFAULT_THREADS} unless set"
-        )
-    return count
-
-
-def set_threads(environ: Mapping[str, str] | None = None) -> int:
-    """Give torch the thread count ``R1LAB_THREADS`` asks for (default one); return it.
-
-    Call it once at the start (the ``r1lab`` command does). Spin-waiting is chosen when
-    torch loads, so ``OMP_WAIT_POLICY=PASSIVE`` must be in the environment before Python
-    starts; it only matters with more than one thread."""
-    import torch
-
-    count = threads_from_env(environ)
-    torch.set_num_threads(count)
-    return count
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,8 @@ held-out problems before and after.
 
 ``r1lab grpo`` runs :func:`grpo_from_sft` from the command line; the runs shipped in
 ``data/runs/grpo/`` are its output (metrics, samples and ``eval.json``, without the
-checkpoint; :func:`load_shipped_run` reads one back), and notebook 05 measures its model
-with :func:`heldout_scores`.
+checkpoint; :func:`load_shipped_run` reads one back). The held-out scores before and
+after come from :func:`r1lab.heldout.measure`.
 """
 
 from __future__ import annotations
@@ -15,16 +15,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
-
-from r1lab.checkpoints import CHECKPOINTS_DIR, EvalSettings
 from r1lab.config import RunConfig
 from r1lab.data import countdown_dataset, load_eval
 from r1lab.grpo import CHECKPOINT_FILE, GRPOResult, GRPOSettings, load_checkpoint
-from r1lab.models import load, pick_device, set_seed
-from r1lab.paths import DATA_DIR
+from r1lab.heldout import evaluate, measure
+from r1lab.models import load, load_shipped, pick_device, set_seed, shipped_path
+from r1lab.paths import SHIPPED_RUNS_DIR
 from r1lab.rewards import countdown_reward
-from r1lab.rollouts import evaluate, greedy_accuracy, user_text
+from r1lab.rollouts import user_text
 from r1lab.runlog import CONFIG_FILE, METRICS_FILE, SAMPLES_FILE
 from r1lab.storage import (
     CorruptFileError,
@@ -38,10 +36,8 @@ from r1lab.storage import (
 )
 from r1lab.worlds import World, get_world
 
-SHIPPED_RUNS_DIR = DATA_DIR / "runs"
 EVAL_FILE = "eval.json"
 TRAIN_PROMPTS = 1800  # the RL prompts: (nearly) the whole training split
-EVAL_SEED = EvalSettings().seed  # the cards' seed: "before" matches the SFT card
 TRAINERS = ("r1lab", "trl")
 # What a run folder holds; replacing a finished run (overwrite=True) removes these first.
 RUN_FILES = (EVAL_FILE, CONFIG_FILE, METRICS_FILE, SAMPLES_FILE, CHECKPOINT_FILE,
@@ -115,46 +111,17 @@ def run_once(
         return summary if summary is not None else train()
 
 
-def heldout_scores(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    rows: list[dict],
-    *,
-    temperature: float = 1.0,
-    max_new_tokens: int = 96,
-    num_samples: int = 8,
-    progress: bool = False,
-    with_behaviors: bool = False,
-    with_search: bool = False,
-) -> dict[str, float]:
-    """pass@1 and pass@k from ``num_samples`` samples per problem at ``temperature``, the
-    greedy accuracy, the format rate and the mean sampled length; ``with_behaviors`` adds
-    the share of sampled completions with each kind of retry
-    (:func:`r1lab.behaviors.data_rates`), ``with_search`` the search world's rates
-    (:func:`r1lab.behaviors.search_rates`) and the share of samples cut off."""
-    sampled = evaluate(
-        model, tokenizer, rows, num_samples=num_samples, temperature=temperature,
-        max_new_tokens=max_new_tokens, seed=EVAL_SEED, progress=progress,
+def heldout_settings(settings: GRPOSettings, world: World | None = None) -> dict[str, Any]:
+    """How a run is measured on the held-out problems before and after (the options of
+    :func:`r1lab.heldout.measure`): at the run's temperature and completion budget, pass@1
+    and pass@N from N samples per problem; in the search world N = 16 (does RL narrow
+    what the model can find?) with the search rates and the share cut off."""
+    search = world is not None and world.name != "countdown"
+    n = SEARCH_EVAL_SAMPLES if search else 8
+    return dict(
+        temperature=settings.temperature, max_new_tokens=settings.max_new_tokens,
+        num_samples=n, ks=(1, n), search=search, truncated=search,
     )  # fmt: skip
-    greedy = greedy_accuracy(model, tokenizer, rows, max_new_tokens=max_new_tokens)
-    scores = {
-        "pass@1": sampled.pass1,
-        "greedy": greedy,
-        f"pass@{num_samples}": sampled.pass_at[num_samples],
-        "format": sampled.format_rate,
-        "mean_length": sampled.mean_length,
-    }
-    texts = [t for group in sampled.texts for t in group]
-    per_text = [row for row in rows for _ in range(num_samples)]
-    if with_behaviors:
-        from r1lab.behaviors import data_rates
-
-        scores.update(data_rates(texts, per_text))
-    if with_search:
-        from r1lab.behaviors import search_rates
-
-        scores.update(search_rates(texts, per_text), truncated_rate=sampled.truncated_rate)
-    return scores
 
 
 def load_shipped_run(
@@ -222,11 +189,10 @@ def _grpo_from_sft(
 ) -> dict[str, Any]:
     set_seed(cfg.seed)
     device = pick_device(cfg.device)
-    model, tokenizer = load(CHECKPOINTS_DIR / "sft", device=str(device))
+    model, tokenizer = load_shipped("sft", device=str(device))
     rows = list(load_eval("countdown", cfg.n_eval, chat=True))
-    measure = dict(temperature=settings.temperature, max_new_tokens=settings.max_new_tokens)
-
-    before = heldout_scores(model, tokenizer, rows, **measure, progress=progress)
+    how = heldout_settings(settings)
+    before = measure(model, tokenizer, rows, **how, progress=progress)
     prompts = countdown_dataset(TRAIN_PROMPTS, seed=0)
     if trainer == "trl":
         from r1lab.trl_grpo import train
@@ -237,7 +203,7 @@ def _grpo_from_sft(
         model, tokenizer, prompts, settings, run_dir=run_dir, on_step=on_step, progress=progress
     )
     wall = time.perf_counter() - start
-    after = heldout_scores(model, tokenizer, rows, **measure, progress=progress)
+    after = measure(model, tokenizer, rows, **how, progress=progress)
 
     summary = {
         "trainer": trainer,
@@ -296,7 +262,7 @@ def emergence_dir(world: str | World) -> str:
 
 def start_checkpoint(world: World, arm: str) -> Path:
     """The shipped model an arm starts from, in ``world``."""
-    return CHECKPOINTS_DIR / (world.sft_dir if STARTS[arm] == "sft" else world.base_dir)
+    return shipped_path(world.sft_dir if STARTS[arm] == "sft" else world.base_dir)
 
 
 WATCH_FILE = "watch.jsonl"
@@ -331,9 +297,10 @@ class _Watcher:
         self.heldout_path = run_dir / HELDOUT_FILE
 
     def heldout(self, step: int) -> None:
-        scores = heldout_scores(
+        scores = measure(
             self.model, self.tokenizer, self.rows_all, num_samples=HELDOUT_SAMPLES,
-            max_new_tokens=self.tokens, with_behaviors=True, with_search=self.search,
+            ks=(1, HELDOUT_SAMPLES), max_new_tokens=self.tokens, behaviors=True,
+            search=self.search, truncated=self.search,
         )  # fmt: skip
         _rewrite_from(self.heldout_path, step, [{"step": step, **scores}])
 
@@ -361,6 +328,7 @@ def emergence_settings(cfg: RunConfig, world: str | World, **overrides: Any) -> 
     """The GRPO settings of an emergence run in ``cfg``'s budget and ``world``."""
     defaults: dict[str, Any] = {"samples_per_log": 8}
     if get_world(world).name != "countdown":
+        defaults["steps"] = cfg.search_steps
         defaults["max_new_tokens"] = get_world(world).max_new_tokens
         defaults["length_buckets"] = True  # searches are many times longer than answers
     return GRPOSettings.from_run_config(cfg, **{**defaults, **overrides})
@@ -424,10 +392,8 @@ def _emergence_run(
     device = pick_device(cfg.device)
     model, tokenizer = load(start_checkpoint(world, arm), device=str(device))
     rows = list(load_eval(world.eval_name, cfg.n_eval, chat=True))
-    measure = dict(temperature=settings.temperature, max_new_tokens=settings.max_new_tokens)
-    if world.name != "countdown":  # pass@16: does RL narrow what the model can find?
-        measure.update(num_samples=SEARCH_EVAL_SAMPLES, with_search=True)
-    before = heldout_scores(model, tokenizer, rows, **measure, with_behaviors=True)
+    how = heldout_settings(settings, world)
+    before = measure(model, tokenizer, rows, **how, behaviors=True)
 
     watcher = _Watcher(
         model, tokenizer, rows, run_dir, settings.samples_every, settings.max_new_tokens,
@@ -454,7 +420,7 @@ def _emergence_run(
         model, tokenizer, prompts, settings, reward_funcs=funcs, run_dir=run_dir,
         on_step=step_hook, extra_metrics=step_metrics, progress=progress,
     )  # fmt: skip
-    after = heldout_scores(model, tokenizer, rows, **measure, with_behaviors=True)
+    after = measure(model, tokenizer, rows, **how, behaviors=True)
     summary = {
         "arm": arm,
         "world": world.name,

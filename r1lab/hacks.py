@@ -223,7 +223,7 @@ def mixed_batch(n: int, seed: int) -> tuple[list[object], list[list[int]], list[
         if slot < 5:
             kind, text = MIXED_KINDS[0], countdown.write_trace(problem, rng, retry_rate=0.3)
         elif slot < 8:
-            kind, text = MIXED_KINDS[1], countdown.write_trace(problem, rng)
+            kind, text = MIXED_KINDS[1], countdown.write_trace(problem, rng, retry_rate=0.1)
             j = rng.randrange(len(text))
             text = text[:j] + rng.choice("0123456789+-*/()<>x ") + text[j + 1 :]
         elif slot == 8:

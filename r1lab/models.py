@@ -22,6 +22,7 @@ from transformers import (
 )
 from transformers import set_seed as _hf_set_seed
 
+from r1lab.paths import SHIPPED_MODELS_DIR
 from r1lab.storage import CorruptFileError, read_json, sha256_file
 from r1lab.tokenizer import build_tokenizer, check_text
 
@@ -42,6 +43,7 @@ PRESETS: dict[str, dict[str, int]] = {
 }
 DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu")
 CARD_FILE = "card.json"  # what a shipped model was built with and its weights' SHA-256
+SHIPPED_MODELS = ("base", "sft", "search-base", "search-sft")  # in data/checkpoints
 
 
 def set_seed(seed: int) -> None:
@@ -148,6 +150,36 @@ def load(
     model.to(target)
     model.eval()
     return model, tokenizer
+
+
+def shipped_path(name: str) -> Path:
+    """The folder of a shipped model (``"base"``, ``"sft"``, ``"search-base"``,
+    ``"search-sft"``), built by ``r1lab checkpoints`` (:mod:`r1lab.build_models`)."""
+    if name not in SHIPPED_MODELS:
+        raise ValueError(
+            f"no shipped model {name!r}: the shipped models are {', '.join(SHIPPED_MODELS)}"
+        )
+    return SHIPPED_MODELS_DIR / name
+
+
+def load_shipped(
+    name: str, device: str = "auto"
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load a shipped model and its tokenizer (:func:`load` on :func:`shipped_path`)."""
+    return load(shipped_path(name), device=device)
+
+
+def read_card(path: str | Path) -> dict:
+    """The card (``card.json``) next to a saved model: how it was built and measured."""
+    file = Path(path) / CARD_FILE
+    if not file.is_file():
+        raise FileNotFoundError(f"no {CARD_FILE} in {path}: rebuild it with `r1lab checkpoints`")
+    return read_json(file, remedy="rebuild it with `r1lab checkpoints`")
+
+
+def shipped_card(name: str) -> dict:
+    """The card of a shipped model (:func:`read_card` on :func:`shipped_path`)."""
+    return read_card(shipped_path(name))
 
 
 @contextlib.contextmanager

@@ -14,42 +14,21 @@ lists, one entry per completion: a bare string is refused, not scored letter by 
 
 from __future__ import annotations
 
-import ast
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from fractions import Fraction
+from dataclasses import dataclass
 
 from r1lab.tasks.countdown import Attempt, parse_think
-from r1lab.tasks.expressions import Expr
+from r1lab.tasks.expressions import MAX_DIGITS, Evaluation, evaluate_expression, parse_expression
 
 TAGS = ("<think>", "</think>", "<answer>", "</answer>")
 # End-of-sequence markers a completion may end with when decoded with special tokens.
 EOS_MARKERS = ("</s>", "<|endoftext|>", "<|im_end|>", "<eos>", "<|eot_id|>")
 
-MAX_EXPRESSION_CHARS = 100
-MAX_DIGITS = 6  # per number literal: 999,999 is plenty for the course's tasks
-MAX_DEPTH = 12  # nested parentheses
-MAX_NODES = 64  # AST nodes (a 5-number answer needs 9 values + 4 operators + wrappers)
-_ALLOWED_CHARS = frozenset("0123456789+-*/() ")
 # Only ASCII white space surrounds blocks: str.strip() would also drop Unicode separators
 # and control characters, which a model should not be paid for writing.
 _WS = " \t\n\r"
-_OPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
-_FORBIDDEN_OPS = {
-    ast.Pow: "** (power)",
-    ast.FloorDiv: "// (floor division)",
-    ast.Mod: "% (remainder)",
-    ast.MatMult: "@",
-    ast.LShift: "<<",
-    ast.RShift: ">>",
-    ast.BitOr: "|",
-    ast.BitAnd: "&",
-    ast.BitXor: "^",
-}
-
-
 # ---------------------------------------------------------------------------- completions
 
 
@@ -126,91 +105,6 @@ def parse_completion(completion: object) -> ParsedCompletion:
 
 
 # ---------------------------------------------------------------------------- expressions
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """The result of checking an answer expression: ``value`` is set when ``ok``."""
-
-    ok: bool
-    reason: str
-    value: Fraction | None = None
-    numbers: tuple[int, ...] = ()
-    expr: Expr | None = field(default=None, repr=False)
-
-
-def evaluate_expression(text: object, integer_only: bool = False) -> Evaluation:
-    """Parse and evaluate an answer over the allow-list, exactly; never raises.
-
-    ``integer_only`` rejects any intermediate value that is not a whole number (the
-    classic Countdown rule). Division by zero is rejected.
-    """
-    if not isinstance(text, str):
-        return Evaluation(False, f"not text: {type(text).__name__}")
-    text = text.strip(_WS)
-    if not text:
-        return Evaluation(False, "empty expression")
-    if len(text) > MAX_EXPRESSION_CHARS:
-        return Evaluation(False, f"too long: {len(text)} characters (limit {MAX_EXPRESSION_CHARS})")
-    bad = next((c for c in text if c not in _ALLOWED_CHARS), None)
-    if bad is not None:
-        return Evaluation(
-            False, f"character {bad!r} is not allowed: only digits, spaces and + - * / ( )"
-        )
-    if re.search(rf"\d{{{MAX_DIGITS + 1}}}", text):
-        return Evaluation(False, f"a number has more than {MAX_DIGITS} digits")
-    if re.search(r"(?<!\d)0\d", text):
-        return Evaluation(False, "a number starts with 0: write numbers without leading zeros")
-    depth = 0
-    for c in text:
-        depth += (c == "(") - (c == ")")
-        if depth < 0:
-            return Evaluation(False, "unbalanced parentheses: ')' before its '('")
-        if depth > MAX_DEPTH:
-            return Evaluation(False, f"parentheses nested deeper than {MAX_DEPTH}")
-    if depth:
-        return Evaluation(False, "unbalanced parentheses: a '(' is never closed")
-    try:
-        tree = ast.parse(text, mode="eval")
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return Evaluation(False, "not a valid expression")
-    for count, _ in enumerate(ast.walk(tree), start=1):
-        if count > MAX_NODES:
-            return Evaluation(False, f"more than {MAX_NODES} syntax nodes")
-    try:
-        expr = _to_expr(tree.body)
-    except _Rejected as err:
-        return Evaluation(False, str(err))
-    for step in expr.steps():
-        if step.op == "/" and step.right == 0:
-            return Evaluation(False, "division by zero")
-        if integer_only and step.result.denominator != 1:
-            return Evaluation(False, f"{step} is not a whole number (the rules forbid fractions)")
-    return Evaluation(True, "valid", expr.value, tuple(expr.leaves()), expr)
-
-
-class _Rejected(Exception):
-    pass
-
-
-def _to_expr(node: ast.AST) -> Expr:
-    if isinstance(node, ast.BinOp):
-        op = _OPS.get(type(node.op))
-        if op is None:
-            name = _FORBIDDEN_OPS.get(type(node.op), type(node.op).__name__)
-            raise _Rejected(f"operator {name} is not allowed: only + - * /")
-        return Expr.node(op, _to_expr(node.left), _to_expr(node.right))
-    if isinstance(node, ast.Constant) and type(node.value) is int:
-        return Expr.leaf(node.value)
-    if isinstance(node, ast.UnaryOp):
-        raise _Rejected("unary signs (like -3) are not allowed: operators take two numbers")
-    raise _Rejected(f"{type(node).__name__} is not allowed: only numbers, + - * / and ( )")
-
-
-def parse_expression(text: str) -> Expr | None:
-    """The expression tree of a valid answer, or None."""
-    result = evaluate_expression(text)
-    return result.expr if result.ok else None
 
 
 # ---------------------------------------------------------------------------- verdicts

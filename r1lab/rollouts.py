@@ -1,4 +1,4 @@
-"""Sampling completions in groups, and scoring them with pass@k.
+"""Sampling completions in groups, and the log-probabilities the update needs.
 
 :func:`sample` is the rollout step of GRPO written out: a left-padded prompt batch, one
 forward pass over the prompts that fills a KV cache, then one token at a time with
@@ -6,16 +6,15 @@ temperature, nucleus (top-p) filtering, and per-row stopping at ``</s>`` or ``</
 It records the log-probability of every sampled token, which :func:`completion_logprobs`
 recomputes in a single forward pass (what the GRPO update does with gradients on).
 
-:func:`evaluate` samples ``num_samples`` completions per problem, scores them with a
-reward function, and reports the format rate and the unbiased pass@k of the Codex paper
-(:func:`pass_at_k`).
+Scoring is not here: the rewards are :mod:`r1lab.rewards`, and measuring a model on the
+held-out problems (pass@k, greedy accuracy, format rate) is :mod:`r1lab.heldout`.
 """
 
 from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +22,6 @@ import torch
 from tqdm.auto import tqdm
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
-from r1lab.rewards import countdown_reward, format_reward
 from r1lab.tokenizer import check_text
 
 ANSWER_CLOSE = "</answer>"
@@ -99,9 +97,9 @@ def sample(
     ``temperature=0`` is greedy decoding. The same seed gives the same completions for the
     same ``batch_size`` (rows are processed in chunks of that many).
     """
-    _check_positive_int("num_generations", num_generations)
-    _check_positive_int("max_new_tokens", max_new_tokens)
-    _check_positive_int("batch_size", batch_size)
+    check_positive_int("num_generations", num_generations)
+    check_positive_int("max_new_tokens", max_new_tokens)
+    check_positive_int("batch_size", batch_size)
     _check_decoding(temperature, top_p)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer (got {seed!r})")
@@ -331,169 +329,10 @@ def completion_logprobs(
     return token_logp * mask, entropy
 
 
-# ---------------------------------------------------------------------------- pass@k
-
-
-def pass_at_k(n: int, c: int, k: int) -> float:
-    """Unbiased pass@k from ``c`` correct among ``n`` samples: 1 - C(n-c, k) / C(n, k).
-
-    Computed as a product (Chen et al. 2021, "Evaluating Large Language Models Trained on
-    Code"), so it never forms huge binomial coefficients.
-    """
-    for name, value in (("n", n), ("c", c), ("k", k)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{name} must be an integer (got {value!r})")
-    if n < 1:
-        raise ValueError(f"n must be ≥ 1 (got {n}): the number of samples per problem")
-    if not 0 <= c <= n:
-        raise ValueError(f"c must be between 0 and n={n} (got {c}): the number correct")
-    if not 1 <= k <= n:
-        raise ValueError(f"k must be between 1 and n={n} (got {k})")
-    if n - c < k:
-        return 1.0  # every set of k samples holds a correct one
-    return 1.0 - math.prod(1.0 - k / i for i in range(n - c + 1, n + 1))
-
-
-def pass_at_k_curve(correct_counts: Sequence[int], n: int, ks: Iterable[int]) -> dict[int, float]:
-    """Mean pass@k over problems, for each k: ``{k: mean}``."""
-    counts = list(correct_counts)
-    if not counts:
-        raise ValueError("correct_counts is empty: need one count per problem")
-    return {k: sum(pass_at_k(n, c, k) for c in counts) / len(counts) for k in ks}
-
-
-# ---------------------------------------------------------------------------- evaluation
-
-RewardFn = Callable[..., list[float]]
-
-
-@dataclass
-class EvalResult:
-    """Scores of ``num_samples`` completions per problem. A completion is correct when its
-    reward is at least 1."""
-
-    format_rate: float  # share of completions with format_reward 1
-    pass_at: dict[int, float]  # k -> unbiased pass@k, mean over problems
-    mean_length: float  # completion tokens, stop token included
-    truncated_rate: float  # share of completions that hit max_new_tokens
-    texts: list[list[str]]  # per problem, num_samples completions
-    rewards: list[list[float]]  # per problem, num_samples rewards
-    num_samples: int
-    temperature: float
-
-    @property
-    def pass1(self) -> float:
-        return self.pass_at[1]
-
-    @property
-    def num_problems(self) -> int:
-        return len(self.texts)
-
-    def to_dict(self) -> dict[str, float | int]:
-        """JSON-ready numbers (no texts)."""
-        return {
-            "num_problems": self.num_problems,
-            "num_samples": self.num_samples,
-            "temperature": self.temperature,
-            "format_rate": self.format_rate,
-            **{f"pass@{k}": v for k, v in sorted(self.pass_at.items())},
-            "mean_length": self.mean_length,
-            "truncated_rate": self.truncated_rate,
-        }
-
-
-def evaluate(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    problems_or_rows: Iterable[Any],
-    *,
-    num_samples: int = 8,
-    temperature: float = 1.0,
-    top_p: float = 1.0,
-    max_new_tokens: int = 96,
-    seed: int = 0,
-    ks: Sequence[int] | None = None,
-    batch_size: int = 64,
-    reward_fn: RewardFn = countdown_reward,
-    progress: bool = False,
-) -> EvalResult:
-    """Sample ``num_samples`` completions per problem and score them.
-
-    Rows are dicts with a ``prompt`` (text or chat messages) and the columns ``reward_fn``
-    needs (``numbers``/``target`` for Countdown, ``answer`` for ``arithmetic_reward``), as
-    :func:`r1lab.data.load_eval` returns; task problems (with ``prompt()`` and
-    ``to_row()``) work too. ``ks`` defaults to 1, 2, 4, … up to ``num_samples``.
-    """
-    rows = _as_rows(problems_or_rows)
-    _check_positive_int("num_samples", num_samples)
-    if ks is None:
-        ks = [2**i for i in range(num_samples.bit_length()) if 2**i <= num_samples]
-    for k in ks:
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= num_samples:
-            raise ValueError(f"each k must be between 1 and num_samples={num_samples} (got {k!r})")
-
-    rollouts = sample(
-        model,
-        tokenizer,
-        [row["prompt"] for row in rows],
-        num_generations=num_samples,
-        max_new_tokens=max_new_tokens,
-        temperature=temperature,
-        top_p=top_p,
-        seed=seed,
-        batch_size=batch_size,
-        progress=progress,
-    )
-    columns = {
-        key: [row[key] for row in rows for _ in range(num_samples)]
-        for key in rows[0]
-        if key != "prompt"
-    }
-    rewards = [float(r) for r in reward_fn(rollouts.texts, **columns)]
-    formats = format_reward(rollouts.texts)
-    grouped = rollouts.groups(rewards)
-    correct = [sum(r >= 1.0 for r in group) for group in grouped]
-    return EvalResult(
-        format_rate=sum(formats) / len(formats),
-        pass_at=pass_at_k_curve(correct, num_samples, ks),
-        mean_length=rollouts.lengths.float().mean().item(),
-        truncated_rate=rollouts.truncated.float().mean().item(),
-        texts=rollouts.groups(),
-        rewards=grouped,
-        num_samples=num_samples,
-        temperature=float(temperature),
-    )
-
-
-def greedy_accuracy(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    problems_or_rows: Iterable[Any],
-    *,
-    max_new_tokens: int = 96,
-    batch_size: int = 64,
-    reward_fn: RewardFn = countdown_reward,
-    progress: bool = False,
-) -> float:
-    """Share of problems solved by the single greedy (temperature 0) completion."""
-    result = evaluate(
-        model,
-        tokenizer,
-        problems_or_rows,
-        num_samples=1,
-        temperature=0.0,
-        max_new_tokens=max_new_tokens,
-        batch_size=batch_size,
-        reward_fn=reward_fn,
-        progress=progress,
-    )
-    return result.pass1
-
-
 # ---------------------------------------------------------------------------- checks
 
 
-def _check_positive_int(name: str, value: object) -> None:
+def check_positive_int(name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be an integer ≥ 1 (got {value!r})")
 
@@ -550,29 +389,6 @@ def _render_prompts(
             )
         )
     return user_texts, templated
-
-
-def _as_rows(items: Iterable[Any]) -> list[dict]:
-    if isinstance(items, Mapping) and isinstance(items.get("prompt"), list):
-        raise ValueError(
-            "got a dict of columns, which is what slicing a Dataset gives (rows[:4]): "
-            "pass rows.select(range(4)) or list(rows)[:4] instead"
-        )
-    rows = [_as_row(item) for item in items]
-    if not rows:
-        raise ValueError("problems_or_rows is empty: need at least one problem")
-    return rows
-
-
-def _as_row(item: Any) -> dict:
-    """A dataset row as a dict; a task problem becomes ``{"prompt": ..., **to_row()}``."""
-    if isinstance(item, Mapping):
-        if "prompt" not in item:
-            raise ValueError(f"each row needs a 'prompt' (got keys {sorted(item)})")
-        return dict(item)
-    if callable(getattr(item, "prompt", None)) and callable(getattr(item, "to_row", None)):
-        return {"prompt": item.prompt(), **item.to_row()}
-    raise ValueError(f"expected a row (dict with 'prompt') or a task problem (got {item!r})")
 
 
 def _pad_right(t: torch.Tensor, width: int, value: float) -> torch.Tensor:

@@ -19,10 +19,9 @@ from typing import Any
 
 from datasets import Dataset
 
-from r1lab.paths import REPO_ROOT
+from r1lab.paths import RUNS_DIR
 from r1lab.storage import append_jsonl, read_json, read_jsonl, write_json, write_jsonl
 
-RUNS_DIR = REPO_ROOT / "runs"  # where learners' own runs go (not committed)
 CONFIG_FILE, METRICS_FILE, SAMPLES_FILE = "config.json", "metrics.jsonl", "samples.jsonl"
 
 

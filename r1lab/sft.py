@@ -20,7 +20,7 @@ from transformers.trainer_callback import PrinterCallback
 
 from r1lab.data import countdown_trace_dataset
 from r1lab.models import pick_device, quiet_progress
-from r1lab.tasks.countdown import CountdownSpec
+from r1lab.tasks.countdown import RETRY_RATE, CountdownSpec
 from r1lab.worlds import get_world
 
 # Distinct training problems each world can supply (world 1's split holds about 1,840).
@@ -62,7 +62,7 @@ class SFTSettings:
 
     examples: int = 800
     epochs: int = 10
-    retry_rate: float = 0.5  # share of traces that show a wrong attempt, "wait", a retry
+    retry_rate: float = RETRY_RATE  # share of traces that show a wrong attempt, "wait", a retry
     max_attempts: int = 3
     learning_rate: float = 1e-3
     batch_size: int = 16

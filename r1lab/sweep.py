@@ -1,6 +1,7 @@
 """Why RL and not more SFT: the controlled experiments behind notebook 08.
 
-Every **arm** trains for the same number of model updates (``SWEEP_STEPS``) with the same
+Every **arm** trains for the same number of model updates (the profile's ``sweep_steps``)
+with the same
 optimizer, learning-rate schedule and training prompts, through the same loop
 (:func:`r1lab.grpo.train`); the arms differ only in *which completions* each update
 learns from and *with what weight*:
@@ -44,13 +45,12 @@ from typing import Any
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from r1lab.checkpoints import CHECKPOINTS_DIR
 from r1lab.config import RunConfig
 from r1lab.data import countdown_dataset, load_eval
-from r1lab.experiments import EVAL_SEED, TRAIN_PROMPTS, finished_run, run_once
-from r1lab.grpo import CHECKPOINT_FILE, GRPOSettings, k3_kl
-from r1lab.rewards import countdown_reward, parse_completion
-from r1lab.rollouts import Rollouts, completion_logprobs, pass_at_k_curve, sample, user_text
+from r1lab.experiments import TRAIN_PROMPTS, finished_run, run_once
+from r1lab.grpo import CHECKPOINT_FILE, GRPOSettings
+from r1lab.heldout import EVAL_SEED, correct_counts, evaluate, measure_with_samples
+from r1lab.rollouts import Rollouts, user_text
 from r1lab.sft import SFTSettings
 from r1lab.storage import (
     CorruptFileError,
@@ -65,8 +65,6 @@ from r1lab.tasks import countdown
 SWEEP_DIR = "sweep"
 EVAL_FILE = "eval.json"
 # Model updates per run, by profile: 36 runs of 150 fit in 2 hours on 2 cores.
-SWEEP_STEPS = {"smoke": 2, "lesson": 60, "full": 150}
-EVAL_SAMPLES = {"smoke": 4, "lesson": 16, "full": 16}  # samples per held-out problem
 STARTS = {"sft": "sft", "base": "base"}  # start name -> shipped checkpoint
 SHOWN_PROBLEMS = 6  # held-out problems whose first two samples eval.json keeps
 RESAMPLES = 3  # the start models are sampled this many more times: the noise floor
@@ -121,7 +119,7 @@ def arm_settings(cfg: RunConfig, arm: str | Arm, steps: int | None = None) -> GR
     other setting is refused."""
     arm = _arm(arm)
     values: dict[str, Any] = dict(
-        steps=steps if steps is not None else SWEEP_STEPS[cfg.profile],
+        steps=steps if steps is not None else cfg.sweep_steps,
         checkpoint_every=25,
         samples_every=25,
         samples_per_log=4,
@@ -216,18 +214,6 @@ def expert_rollouts(
 # ---------------------------------------------------------------------------- measuring
 
 
-def _answer_key(completion: str) -> str:
-    """An answer as written, spaces removed (so ``3+4`` and ``4+3`` are two answers)."""
-    parsed = parse_completion(completion)
-    return "".join((parsed.answer or "").split())
-
-
-def distinct_correct(completions: Sequence[str], correct: Sequence[bool]) -> int:
-    """How many different answers (as written, spaces ignored) the correct completions
-    of one problem give."""
-    return len({_answer_key(t) for t, ok in zip(completions, correct, strict=True) if ok})
-
-
 def sweep_scores(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -237,78 +223,26 @@ def sweep_scores(
     max_new_tokens: int = 96,
     temperature: float = 1.0,
     start_model: PreTrainedModel | None = None,
-    batch_size: int = 128,
 ) -> dict[str, Any]:
-    """Everything the sweep measures on the held-out ``rows``:
-
-    * ``pass@k`` for k = 1, 2, 4, … ``num_samples`` (unbiased, from ``num_samples``
-      samples per problem at ``temperature``) and ``greedy``;
-    * ``distinct_correct``: different correct answers per problem (mean), and
-      ``distinct_correct_solved``: the same over the problems solved at least once;
-    * the retry rates of :func:`r1lab.behaviors.data_rates`, ``format`` and
-      ``mean_length``;
-    * ``kl_to_start``: the mean per-token KL of the sampled completions to
-      ``start_model`` (k3 estimate), when given;
-    * ``correct_counts``: correct samples per problem (for which problems an arm solves),
-      and ``shown``: two samples of the first few problems.
-    """
-    from r1lab.behaviors import data_rates
-    from r1lab.rollouts import greedy_accuracy
-
-    rollouts = sample(
-        model, tokenizer, [row["prompt"] for row in rows], num_generations=num_samples,
-        max_new_tokens=max_new_tokens, temperature=temperature, seed=EVAL_SEED,
-        batch_size=batch_size,
+    """Everything the sweep measures on the held-out ``rows`` (:func:`r1lab.heldout.measure`):
+    pass@k for k = 1, 2, 4, … ``num_samples``, the greedy accuracy, the distinct correct
+    answers, the retry rates, the format rate and length, and the KL to ``start_model``
+    when given; then ``correct_counts`` (correct samples per problem: which problems an arm
+    solves) and ``shown`` (two samples of the first few problems)."""
+    scores, sampled = measure_with_samples(
+        model, tokenizer, rows, num_samples=num_samples, max_new_tokens=max_new_tokens,
+        temperature=temperature, batch_size=128, distinct=True, behaviors=True,
+        start_model=start_model,
     )  # fmt: skip
-    per_text = [row for row in rows for _ in range(num_samples)]
-    rewards = countdown_reward(
-        rollouts.texts,
-        numbers=[r["numbers"] for r in per_text],
-        target=[r["target"] for r in per_text],
-    )
-    correct = [r >= 1.0 for r in rewards]
-    groups = rollouts.groups(list(zip(rollouts.texts, correct, strict=True)))
-    counts = [sum(ok for _, ok in group) for group in groups]
-    distinct = [distinct_correct(*zip(*group, strict=True)) for group in groups]
-    solved = [d for d in distinct if d > 0]
-    ks = [2**i for i in range(num_samples.bit_length()) if 2**i <= num_samples]
-    scores: dict[str, Any] = {
-        **{f"pass@{k}": v for k, v in pass_at_k_curve(counts, num_samples, ks).items()},
-        "greedy": greedy_accuracy(model, tokenizer, rows, max_new_tokens=max_new_tokens),
-        "distinct_correct": sum(distinct) / len(distinct),
-        "distinct_correct_solved": sum(solved) / len(solved) if solved else 0.0,
-        "format": sum(parse_completion(t).ok for t in rollouts.texts) / len(rollouts),
-        "mean_length": float(rollouts.lengths.float().mean()),
-        **data_rates(rollouts.texts, per_text),
-    }
-    if start_model is not None:
-        scores["kl_to_start"] = _kl_to(start_model, rollouts, temperature, batch_size)
-    scores["correct_counts"] = counts
+    scores["correct_counts"] = correct_counts(sampled)
     scores["shown"] = [
-        {"prompt": user_text(row["prompt"]), "target": row["target"],
-         "completions": [t for t, _ in group[:2]], "correct": [ok for _, ok in group[:2]]}
-        for row, group in zip(rows[:SHOWN_PROBLEMS], groups, strict=False)
+        {"prompt": user_text(row["prompt"]), "numbers": row["numbers"], "target": row["target"],
+         "completions": texts[:2], "correct": [r >= 1.0 for r in rewards[:2]]}
+        for row, texts, rewards in zip(
+            rows[:SHOWN_PROBLEMS], sampled.texts, sampled.rewards, strict=False
+        )
     ]  # fmt: skip
     return scores
-
-
-def _kl_to(
-    reference: PreTrainedModel, rollouts: Rollouts, temperature: float, batch_size: int
-) -> float:
-    """Mean per-token k3 KL(policy ‖ reference) over the sampled completions, from the
-    log-probs recorded at sampling and one forward pass of ``reference``."""
-    total, tokens = 0.0, 0.0
-    with torch.no_grad():
-        for i in range(0, len(rollouts), batch_size):
-            part = slice(i, i + batch_size)
-            ref = completion_logprobs(
-                reference, rollouts.prompt_ids[part], rollouts.prompt_mask[part],
-                rollouts.completion_ids[part], rollouts.completion_mask[part], temperature,
-            ).cpu()  # fmt: skip
-            mask = rollouts.completion_mask[part].float()
-            total += float((k3_kl(rollouts.logprobs[part], ref) * mask).sum())
-            tokens += float(mask.sum())
-    return total / max(tokens, 1.0)
 
 
 # ---------------------------------------------------------------------------- runs
@@ -363,16 +297,15 @@ def start_scores(
     sweep folder and profile and then read from ``start-<start>.json``. ``resampled``
     holds the correct samples per problem of ``RESAMPLES`` more rounds of sampling with
     other seeds: how much two measurements of the *same* model differ."""
-    from r1lab.models import load, pick_device
-    from r1lab.rollouts import evaluate
+    from r1lab.models import load_shipped, pick_device
 
     saved = saved_start_scores(cfg, start, root, overwrite)
     if saved is not None:
         return saved
     path = start_file(root, start)
     want = {"profile": cfg.profile, "eval_problems": cfg.n_eval, "resamples": RESAMPLES}
-    model, tokenizer = load(CHECKPOINTS_DIR / STARTS[start], device=str(pick_device(cfg.device)))
-    rows, n = _eval_rows(cfg), EVAL_SAMPLES[cfg.profile]
+    model, tokenizer = load_shipped(STARTS[start], device=str(pick_device(cfg.device)))
+    rows, n = _eval_rows(cfg), cfg.sweep_samples
     scores = sweep_scores(
         model, tokenizer, rows, num_samples=n, max_new_tokens=cfg.max_new_tokens,
         temperature=cfg.temperature,
@@ -383,7 +316,7 @@ def start_scores(
             model, tokenizer, rows, num_samples=n, temperature=cfg.temperature,
             max_new_tokens=cfg.max_new_tokens, seed=EVAL_SEED + i, batch_size=128,
         )  # fmt: skip
-        resampled.append([sum(r >= 1.0 for r in group) for group in again.rewards])
+        resampled.append(correct_counts(again))
     summary = {"start": start, **want, "scores": scores, "resampled": resampled}
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json(path, summary, indent=None)
@@ -429,11 +362,11 @@ def _sweep_run(
 ) -> dict[str, Any]:
     from r1lab.behaviors import step_metrics
     from r1lab.grpo import train
-    from r1lab.models import load, pick_device, set_seed
+    from r1lab.models import load_shipped, pick_device, set_seed
 
     set_seed(cfg.seed)
     device = pick_device(cfg.device)
-    model, tokenizer = load(CHECKPOINTS_DIR / STARTS[arm.start], device=str(device))
+    model, tokenizer = load_shipped(STARTS[arm.start], device=str(device))
     start_model = copy.deepcopy(model).eval().requires_grad_(False)
 
     def behaviour(completions: list[str], rows: list[dict], lengths: list[int]) -> dict:
@@ -448,7 +381,7 @@ def _sweep_run(
         source=expert_source(tokenizer, cfg.seed) if arm.expert else None,
     )  # fmt: skip
     scores = sweep_scores(
-        model, tokenizer, _eval_rows(cfg), num_samples=EVAL_SAMPLES[cfg.profile],
+        model, tokenizer, _eval_rows(cfg), num_samples=cfg.sweep_samples,
         max_new_tokens=settings.max_new_tokens, temperature=settings.temperature,
         start_model=start_model,
     )  # fmt: skip
@@ -629,8 +562,8 @@ def _steps_done(run_dir: Path, settings: GRPOSettings) -> int:
 
 def load_sweep(root: str | Path) -> dict[str, Any]:
     """A sweep folder as ``{"starts": {start: scores}, "runs": {arm: {seed: summary}}}``
-    (finished runs only), with each run's per-step metrics under ``"metrics"`` and its
-    logged training samples under ``"samples"``."""
+    (finished runs only, arms in the course's order), with each run's per-step metrics
+    under ``"metrics"`` and its logged training samples under ``"samples"``."""
     from r1lab.runlog import load_run
 
     root = Path(root)
@@ -646,7 +579,9 @@ def load_sweep(root: str | Path) -> dict[str, Any]:
         run = load_run(path.parent)
         summary["metrics"], summary["samples"] = run.metrics, run.samples
         runs.setdefault(summary["arm"], {})[summary["seed"]] = summary
-    return {"starts": starts, "runs": runs}
+    order = list(ARMS)  # the course's order of the arms, not their folders' alphabetical one
+    ranked = sorted(runs, key=lambda a: (order.index(a) if a in order else len(order), a))
+    return {"starts": starts, "runs": {arm: runs[arm] for arm in ranked}}
 
 
 def arm_values(sweep: dict[str, Any], arm: str, key: str) -> list[float]:
@@ -711,7 +646,7 @@ def summary_rows(
         row = [label(arm)]
         for key in keys:
             mean, low, high = spread(arm_values(sweep, arm, key))
-            if key.startswith("pass@") or key.endswith("rate") or key == "greedy":
+            if key.startswith("pass@") or key.endswith("rate") or key == "greedy_accuracy":
                 row.append(f"{mean:.1%} ({low:.1%}–{high:.1%})")
             else:
                 row.append(f"{mean:.3g} ({low:.3g}–{high:.3g})")

@@ -596,13 +596,14 @@ def sweep_browser(sweep: dict) -> w.VBox:
     scores, two held-out samples of a few problems, and the training samples logged at a
     chosen step, each read as attempts and retries."""
     from r1lab.display import html_table, html_trajectory
-    from r1lab.sweep import ARMS, label
 
-    order = list(ARMS)  # the course's order of the arms, not their folders' alphabetical one
-    ranked = sorted(sweep["runs"], key=lambda a: (order.index(a) if a in order else len(order), a))
-    runs = {arm: sweep["runs"][arm] for arm in ranked if sweep["runs"][arm]}
+    runs = {arm: seeds for arm, seeds in sweep["runs"].items() if seeds}
     if not runs:
         raise ValueError("sweep_browser needs a sweep with at least one finished run")
+
+    def label(arm: str) -> str:
+        return next(iter(runs[arm].values())).get("label", arm)
+
     arm = w.Dropdown(options=[(label(a), a) for a in runs], description="arm")
     seed = w.Dropdown(options=[0], description="seed", layout=w.Layout(width="140px"))
     step = w.SelectionSlider(options=[0], description="training step", continuous_update=False)
@@ -610,7 +611,7 @@ def sweep_browser(sweep: dict) -> w.VBox:
     for widget in (arm, seed, step):
         widget.add_class(CONTROL)
     out.add_class(OUTPUT)
-    shown_keys = ("pass@1", "pass@16", "greedy", "distinct_correct", "retry_rate",
+    shown_keys = ("pass@1", "pass@16", "greedy_accuracy", "distinct_correct", "retry_rate",
                   "effective_retry_rate", "mean_length", "kl_to_start")  # fmt: skip
 
     def numbers_of(prompt: str) -> list[int]:
@@ -629,7 +630,7 @@ def sweep_browser(sweep: dict) -> w.VBox:
         )  # fmt: skip
         heldout = "".join(
             f"<p><code>{html.escape(str(p['prompt']))}</code></p>"
-            + "".join(html_trajectory(c, numbers_of(p["prompt"]), int(p["target"]))
+            + "".join(html_trajectory(c, p["numbers"], int(p["target"]))
                       for c in p["completions"])
             for p in scores["shown"][:3]
         )  # fmt: skip

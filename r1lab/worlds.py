@@ -39,7 +39,6 @@ class World:
     patience: tuple[int, int] = (2, 10)
     max_new_tokens: int = 96  # completion budget for RL and held-out sampling
     max_positions: int = 512  # the model's context (positions) when pretrained
-    study_steps: int | None = None  # GRPO steps of the shipped emergence study (None: profile)
 
     def __post_init__(self) -> None:
         if self.trace_style not in TRACE_STYLES:
@@ -84,7 +83,6 @@ SEARCH = World(
     patience=(2, 48),
     max_new_tokens=1024,
     max_positions=1088,
-    study_steps=100,
 )
 
 WORLDS: dict[str, World] = {w.name: w for w in (COUNTDOWN, SEARCH)}

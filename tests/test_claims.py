@@ -123,11 +123,10 @@ def test_the_kl_claim_needs_the_anchor_to_hold_the_model_closer(evidence):
 
 
 def test_throughput_is_measured_on_a_real_model():
-    from r1lab.checkpoints import CHECKPOINTS_DIR
     from r1lab.data import load_eval
-    from r1lab.models import load
+    from r1lab.models import load_shipped
 
-    model, tokenizer = load(CHECKPOINTS_DIR / "sft")
+    model, tokenizer = load_shipped("sft")
     rows = load_eval("countdown", n=4)
     measured = measure_throughput(model, tokenizer, rows, num_samples=2, max_new_tokens=16)
     assert measured["completions"] == 8

@@ -40,7 +40,13 @@ def test_grpo_command_trains_measures_and_keeps_only_the_log(tmp_path, capsys):
     assert "r1lab GRPO, profile smoke, seed 1: 2 steps" in printed and "pass@1" in printed
     summary = json.loads((out / "eval.json").read_text())
     assert summary["eval_problems"] == 16 and summary["settings"]["seed"] == 1
-    assert set(summary["before"]) == {"pass@1", "greedy", "pass@8", "format", "mean_length"}
+    assert set(summary["before"]) == {
+        "pass@1",
+        "greedy_accuracy",
+        "pass@8",
+        "format_rate",
+        "mean_length",
+    }
     assert 0 <= summary["after"]["pass@1"] <= summary["after"]["pass@8"] <= 1
     assert [m["step"] for m in load_run(out).metrics] == [1, 2]
     assert not (out / "checkpoint.pt").exists()  # the log stays, the 12 MB state does not
@@ -74,7 +80,7 @@ def calls(clean_env, tmp_path):
     """The experiment functions replaced by ones that record their arguments; the
     learner's runs folder moved to a temporary one."""
     import r1lab.experiments
-    import r1lab.runlog
+    import r1lab.paths
     import r1lab.sweep
 
     seen: dict[str, tuple] = {}
@@ -90,7 +96,7 @@ def calls(clean_env, tmp_path):
     clean_env.setattr(r1lab.experiments, "format_summary", lambda summary: "summary")
     clean_env.setattr(r1lab.experiments, "emergence_study", recorder("emergence", {}))
     clean_env.setattr(r1lab.sweep, "run_sweep", recorder("sweep", {}))
-    clean_env.setattr(r1lab.runlog, "RUNS_DIR", tmp_path / "runs")
+    clean_env.setattr(r1lab.paths, "RUNS_DIR", tmp_path / "runs")
     return seen
 
 
@@ -137,15 +143,15 @@ def test_flag_beats_variable_beats_the_commands_default(
     assert {name: getattr(cfg, name) for name in expected} == expected
 
 
-def test_emergence_steps_flag_then_variable_then_the_worlds_study_budget(calls, clean_env):
-    from r1lab.worlds import get_world
-
-    study = get_world("search").study_steps
+def test_emergence_steps_flag_then_the_profiles_budget(calls, clean_env):
+    """Without --steps the study runs the profile's budget (search_steps in the search
+    world: the experiments read it from the config), which R1LAB_SEARCH_STEPS changes."""
     assert main(["emergence", "--world", "search"]) == 0
-    assert calls["emergence"][1]["steps"] == study
-    clean_env.setenv("R1LAB_RL_STEPS", "7")
+    assert "steps" not in calls["emergence"][1]
+    assert calls["emergence"][0][0].search_steps == RunConfig.from_profile("full").search_steps
+    clean_env.setenv("R1LAB_SEARCH_STEPS", "7")
     assert main(["emergence", "--world", "search"]) == 0
-    assert "steps" not in calls["emergence"][1] and calls["emergence"][0][0].rl_steps == 7
+    assert "steps" not in calls["emergence"][1] and calls["emergence"][0][0].search_steps == 7
     assert main(["emergence", "--world", "search", "--steps", "3"]) == 0
     assert calls["emergence"][1]["steps"] == 3
 
@@ -187,7 +193,7 @@ def test_typo_variable_makes_the_command_exit_non_zero_naming_it(tmp_path):
 
 def test_cli_sets_torch_threads_from_r1lab_threads(clean_env, tmp_path):
     import r1lab.experiments
-    from r1lab.env import DEFAULT_THREADS
+    from r1lab.config import DEFAULT_THREADS
 
     seen = []
 
@@ -299,13 +305,13 @@ def test_check_writable_refuses_a_folder_nothing_can_be_written_in():
     [["grpo"], ["emergence"], ["sweep"], ["checkpoints"], ["eval-sets"]],
 )
 def test_every_command_checks_its_output_before_working(calls, tmp_path, clean_env, capsys, argv):
-    import r1lab.checkpoints
+    import r1lab.build_models
     import r1lab.data
 
     def work(*args, **kwargs):
         raise AssertionError("work started")
 
-    clean_env.setattr(r1lab.checkpoints, "build", work)
+    clean_env.setattr(r1lab.build_models, "build", work)
     clean_env.setattr(r1lab.data, "write_eval_sets", work)
     path = tmp_path / "a-file"
     path.write_text("x")

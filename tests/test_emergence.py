@@ -6,7 +6,6 @@ import json
 import pytest
 
 from r1lab.behaviors import RETRY_KINDS
-from r1lab.checkpoints import CHECKPOINTS_DIR, read_card
 from r1lab.config import RunConfig
 from r1lab.experiments import (
     EMERGENCE_DIR,
@@ -23,7 +22,7 @@ from r1lab.experiments import (
     emergence_study,
 )
 from r1lab.grpo import CHECKPOINT_FILE, GRPOSettings, train
-from r1lab.models import load
+from r1lab.models import load_shipped, shipped_card
 from r1lab.runlog import load_run
 
 SHIPPED = SHIPPED_RUNS_DIR / EMERGENCE_DIR
@@ -38,7 +37,7 @@ BEHAVIOUR_KEYS = (
 
 
 def test_extra_metrics_see_each_completion_with_its_own_row():
-    model, tokenizer = load(CHECKPOINTS_DIR / "sft")
+    model, tokenizer = load_shipped("sft")
     rows = [{"prompt": f"use 1 2 {n} to make {n + 3}", "numbers": [1, 2, n], "target": n + 3}
             for n in range(1, 9)]  # fmt: skip
     seen = []
@@ -142,7 +141,7 @@ def test_a_shipped_run_is_complete(path):
     watch = (path / WATCH_FILE).read_text().splitlines()
     assert len(watch) == WATCH_PROMPTS * (full.rl_steps // 25 + 1)
     if summary["arm"] == "sft":
-        card = read_card(CHECKPOINTS_DIR / "sft")["evaluation"]
+        card = shipped_card("sft")["evaluation"]
         assert summary["before"]["pass@1"] == pytest.approx(card["pass@1"])
     else:  # R1-Zero: the base model never writes the format, so nothing is ever rewarded
         assert all(m["reward"] == 0.0 for m in run.metrics)
@@ -224,7 +223,7 @@ def test_a_shipped_search_run_is_complete(path):
     from r1lab.worlds import SEARCH
 
     summary = json.loads((path / "eval.json").read_text())
-    steps = SEARCH.study_steps
+    steps = RunConfig.from_profile("full").search_steps  # the study's budget
     assert summary["world"] == "search" and summary["settings"]["steps"] == steps
     assert summary["settings"]["max_new_tokens"] == SEARCH.max_new_tokens
     run = load_run(path)

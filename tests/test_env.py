@@ -3,13 +3,8 @@ from importlib import metadata
 import pytest
 import torch
 
-from r1lab.env import (
-    CORE_PACKAGES,
-    DEFAULT_THREADS,
-    check_versions,
-    environment_report,
-    set_threads,
-)
+from r1lab.config import DEFAULT_THREADS, set_threads
+from r1lab.env import CORE_PACKAGES, check_versions, environment_report
 
 
 def test_every_runtime_dependency_is_checked_and_installed_ones_pass():

@@ -4,9 +4,10 @@ import json
 
 import pytest
 
-from r1lab.checkpoints import CHECKPOINTS_DIR, read_card
 from r1lab.config import RunConfig
-from r1lab.experiments import SHIPPED_RUNS_DIR, grpo_from_sft
+from r1lab.experiments import grpo_from_sft
+from r1lab.models import shipped_card
+from r1lab.paths import SHIPPED_RUNS_DIR
 from r1lab.runlog import list_runs, load_run
 
 SHIPPED = sorted((SHIPPED_RUNS_DIR / "grpo").glob("r1lab-lesson-seed*"))
@@ -27,7 +28,7 @@ def test_grpo_lifts_sampled_and_greedy_accuracy_for_every_seed(path):
     assert summary["profile"] == "lesson" and summary["settings"]["steps"] == lesson.rl_steps
     before, after = summary["before"], summary["after"]
     assert after["pass@1"] - before["pass@1"] >= 0.20
-    assert after["greedy"] - before["greedy"] >= 0.10
+    assert after["greedy_accuracy"] - before["greedy_accuracy"] >= 0.10
     run = load_run(path)
     assert [m["step"] for m in run.metrics] == list(range(1, lesson.rl_steps + 1))
     assert run.config["seed"] == summary["seed"] and run.samples
@@ -35,11 +36,11 @@ def test_grpo_lifts_sampled_and_greedy_accuracy_for_every_seed(path):
 
 def test_before_is_the_sft_cards_evaluation():
     """Same file, samples, temperature and seed as the card: the same numbers."""
-    card = read_card(CHECKPOINTS_DIR / "sft")["evaluation"]
+    card = shipped_card("sft")["evaluation"]
     for path in SHIPPED:
         before = json.loads((path / "eval.json").read_text())["before"]
         assert before["pass@1"] == pytest.approx(card["pass@1"])
-        assert before["greedy"] == pytest.approx(card["greedy_accuracy"])
+        assert before["greedy_accuracy"] == pytest.approx(card["greedy_accuracy"])
 
 
 def test_an_unknown_trainer_is_refused(tmp_path):
@@ -61,7 +62,7 @@ def test_a_shipped_run_loads_as_train_returns_it(trainer, seed):
     assert summary["profile"] == "lesson" and summary["settings"]["steps"] == steps
     # The learning target of the r1lab runs holds through TRL too.
     assert summary["after"]["pass@1"] - summary["before"]["pass@1"] >= 0.20
-    assert summary["after"]["greedy"] - summary["before"]["greedy"] >= 0.10
+    assert summary["after"]["greedy_accuracy"] - summary["before"]["greedy_accuracy"] >= 0.10
 
 
 def test_a_missing_shipped_run_names_the_shipped_ones(tmp_path):

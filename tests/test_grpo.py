@@ -4,7 +4,6 @@ import math
 import pytest
 import torch
 
-from r1lab.checkpoints import CHECKPOINTS_DIR
 from r1lab.config import RunConfig
 from r1lab.data import countdown_dataset
 from r1lab.grpo import (
@@ -18,7 +17,7 @@ from r1lab.grpo import (
     train,
     zero_std_groups,
 )
-from r1lab.models import load
+from r1lab.models import load_shipped
 from r1lab.rewards import countdown_reward, format_reward
 from r1lab.runlog import load_run
 
@@ -41,7 +40,7 @@ def dataset():
 
 
 def sft():
-    return load(CHECKPOINTS_DIR / "sft")
+    return load_shipped("sft")
 
 
 # ---------------------------------------------------------------------------- advantages

@@ -2,14 +2,13 @@
 
 import pytest
 
-from r1lab.checkpoints import CHECKPOINTS_DIR
-from r1lab.models import create_model, load
+from r1lab.models import create_model, load_shipped
 from r1lab.probes import arithmetic_accuracy, check_accuracy, continue_text, solve_accuracy
 
 
 @pytest.fixture(scope="module")
 def base():
-    return load(CHECKPOINTS_DIR / "base", device="cpu")
+    return load_shipped("base", device="cpu")
 
 
 def test_continuations_leave_out_the_prompt(base):

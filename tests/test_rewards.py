@@ -13,7 +13,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from r1lab.rewards import (
-    MAX_EXPRESSION_CHARS,
     arithmetic_reward,
     check_countdown,
     countdown_reward,
@@ -23,6 +22,7 @@ from r1lab.rewards import (
     shown_work_reward,
 )
 from r1lab.tasks import countdown
+from r1lab.tasks.expressions import MAX_EXPRESSION_CHARS
 
 THINK = "<think>3*4=12,12+5=17 ok</think>"
 GOOD = THINK + "<answer>3*4+5</answer>"

@@ -6,16 +6,12 @@ import pytest
 import torch
 
 from r1lab.data import load_eval
+from r1lab.heldout import EvalResult, evaluate, greedy_accuracy, pass_at_k, pass_at_k_curve
 from r1lab.models import create_model
 from r1lab.rewards import arithmetic_reward
 from r1lab.rollouts import (
-    EvalResult,
     Rollouts,
     completion_logprobs,
-    evaluate,
-    greedy_accuracy,
-    pass_at_k,
-    pass_at_k_curve,
     sample,
     top_p_filter,
 )

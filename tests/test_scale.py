@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from r1lab import scale
-from r1lab.checkpoints import CHECKPOINTS_DIR
 from r1lab.grpo import GRPOSettings
+from r1lab.paths import SHIPPED_MODELS_DIR
 from r1lab.rewards import countdown_reward
 from r1lab.runlog import load_run
 from r1lab.storage import read_json, read_jsonl
@@ -23,7 +23,7 @@ from tests.processes import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 CPU_DDP = REPO / "configs" / "accelerate" / "cpu_ddp.yaml"
-TINY_RUN = ["--model", str(CHECKPOINTS_DIR / "sft"), "--prompts-per-step", "4",
+TINY_RUN = ["--model", str(SHIPPED_MODELS_DIR / "sft"), "--prompts-per-step", "4",
             "--num-generations", "4", "--max-new-tokens", "32", "--micro-batch-size", "4",
             "--train-prompts", "100", "--quiet"]  # fmt: skip
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
@@ -122,7 +122,7 @@ def test_the_instruct_task_is_classic_countdown_in_the_models_chat_format():
     completion = f"<think>try</think><answer>{expr}</answer>"
     assert countdown_reward([completion], [row["numbers"]], [row["target"]]) == [1.0]
     # r1lab's own checkpoints keep the course's prompt and task.
-    ours = scale.ScaleSettings(model=str(CHECKPOINTS_DIR / "sft"), train_prompts=5)
+    ours = scale.ScaleSettings(model=str(SHIPPED_MODELS_DIR / "sft"), train_prompts=5)
     assert scale.prompt_style(ours) == "r1lab"
     assert scale.scale_dataset(ours)[0]["prompt"][0]["content"].startswith("use ")
 

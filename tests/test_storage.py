@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from r1lab.checkpoints import CHECKPOINTS_DIR
 from r1lab.config import RunConfig
 from r1lab.experiments import (
     EMERGENCE_DIR,
@@ -27,7 +26,8 @@ from r1lab.experiments import (
     grpo_from_sft,
 )
 from r1lab.grpo import CHECKPOINT_FILE, GRPOSettings, train
-from r1lab.models import load
+from r1lab.models import load, load_shipped
+from r1lab.paths import SHIPPED_MODELS_DIR
 from r1lab.runlog import load_run
 from r1lab.storage import (
     LOCK_FILE,
@@ -117,7 +117,7 @@ def test_training_state_carries_a_checksum(tmp_path):
 
 def test_a_shipped_model_with_changed_bytes_is_refused_by_name(tmp_path):
     copy = tmp_path / "sft"
-    shutil.copytree(CHECKPOINTS_DIR / "sft", copy)
+    shutil.copytree(SHIPPED_MODELS_DIR / "sft", copy)
     load(copy)  # intact: loads
     _damage(copy / "model.safetensors", 0.6)
     with pytest.raises(
@@ -132,7 +132,7 @@ def test_a_shipped_model_with_changed_bytes_is_refused_by_name(tmp_path):
 def _two_steps(run_dir: Path, **settings):
     """The cold start trained for 2 tiny GRPO steps into ``run_dir``: (model, tokenizer,
     prompts, settings)."""
-    model, tokenizer = load(CHECKPOINTS_DIR / "sft")
+    model, tokenizer = load_shipped("sft")
     prompts = [{"prompt": "3 4 5 to 17", "numbers": [3, 4, 5], "target": 17}] * 4
     settings = GRPOSettings(steps=2, prompts_per_step=2, num_generations=2, max_new_tokens=8,
                             **settings)  # fmt: skip

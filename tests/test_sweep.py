@@ -9,12 +9,12 @@ import sys
 import pytest
 import torch
 
-from r1lab.checkpoints import CHECKPOINTS_DIR
 from r1lab.config import RunConfig
 from r1lab.data import countdown_dataset, load_eval
-from r1lab.experiments import SHIPPED_RUNS_DIR, TRAIN_PROMPTS
+from r1lab.experiments import TRAIN_PROMPTS
 from r1lab.grpo import CHECKPOINT_FILE, GRPOSettings, step_advantages, train
-from r1lab.models import load
+from r1lab.models import load_shipped
+from r1lab.paths import SHIPPED_RUNS_DIR
 from r1lab.rewards import countdown_reward
 from r1lab.runlog import load_run
 from r1lab.storage import FinishedRunError
@@ -24,7 +24,6 @@ from r1lab.sweep import (
     EVAL_FILE,
     RESAMPLES,
     SWEEP_DIR,
-    SWEEP_STEPS,
     arm_settings,
     arm_values,
     coverage,
@@ -63,7 +62,7 @@ def test_advantage_modes_on_one_batch():
 def test_every_arm_gets_the_same_budget():
     cfg = RunConfig.from_profile("full")
     base = arm_settings(cfg, "grpo")
-    assert base.steps == SWEEP_STEPS["full"]
+    assert base.steps == RunConfig.from_profile("full").sweep_steps
     completions = base.prompts_per_step * base.num_generations
     for name in ARMS:
         s = arm_settings(cfg, name)
@@ -80,7 +79,7 @@ def test_every_arm_gets_the_same_budget():
 def test_expert_rollouts_hold_the_traces_and_the_update_is_sft():
     """Filter advantages on expert traces: the gradient is exactly that of the token-mean
     cross-entropy on the traces, computed by transformers itself."""
-    model, tokenizer = load(CHECKPOINTS_DIR / "sft")
+    model, tokenizer = load_shipped("sft")
     rows = list(countdown_dataset(4, seed=3))
     source = expert_source(tokenizer, seed=0)
     batch = source(rows, 7)
@@ -97,7 +96,7 @@ def test_expert_rollouts_hold_the_traces_and_the_update_is_sft():
 
     settings = GRPOSettings(steps=1, prompts_per_step=4, advantages="filter", warmup_steps=0,
                             learning_rate=1e-3, max_grad_norm=1e9)  # fmt: skip
-    trained, given = load(CHECKPOINTS_DIR / "sft")[0], []
+    trained, given = load_shipped("sft")[0], []
 
     def half_wrong(rows, step):
         """Expert traces, every other one with a wrong answer: the filter must drop those."""
@@ -118,7 +117,7 @@ def test_expert_rollouts_hold_the_traces_and_the_update_is_sft():
     completion = kept.completion_ids[right].masked_fill(kept.completion_mask[right] == 0, -100)
     labels = torch.cat([torch.full_like(kept.prompt_ids[right], -100), completion], dim=1)
     positions = (mask.cumsum(1) - 1).clamp(min=0)
-    reference = load(CHECKPOINTS_DIR / "sft")[0].train()
+    reference = load_shipped("sft")[0].train()
     out = reference(input_ids=ids, attention_mask=mask, position_ids=positions, labels=labels)
     out.loss.backward()
     ours = dict(trained.named_parameters())  # train() leaves the last update's gradients
@@ -134,7 +133,7 @@ def test_an_expert_arm_refuses_settings_that_are_not_sft():
 
 
 def test_active_rate_counts_the_completions_that_move_the_model(capsys):
-    model, tokenizer = load(CHECKPOINTS_DIR / "sft")
+    model, tokenizer = load_shipped("sft")
     rows = list(countdown_dataset(8, seed=1))
 
     def always_right(completions, **kwargs):
@@ -158,7 +157,7 @@ def test_active_rate_counts_the_completions_that_move_the_model(capsys):
 
 
 def test_sweep_scores_measure_what_they_say():
-    model, tokenizer = load(CHECKPOINTS_DIR / "sft")
+    model, tokenizer = load_shipped("sft")
     rows = list(load_eval("countdown", 12, chat=True))
     scores = sweep_scores(model, tokenizer, rows, num_samples=8, max_new_tokens=64,
                           start_model=model)  # fmt: skip
@@ -281,7 +280,9 @@ def test_the_shipped_sweep_is_complete(shipped):
             # a field added since the sweep was trained reads as its default
             settings = arm_settings(RunConfig.from_profile("full", seed=seed), name)
             assert settings.same_as(run["settings"]), name
-            assert [m["step"] for m in run["metrics"]] == list(range(1, SWEEP_STEPS["full"] + 1))
+            assert [m["step"] for m in run["metrics"]] == list(
+                range(1, RunConfig.from_profile("full").sweep_steps + 1)
+            )
             assert len(run["scores"]["correct_counts"]) == 200
     assert not list(SHIPPED.rglob(CHECKPOINT_FILE))
     size = sum(p.stat().st_size for p in SHIPPED.rglob("*") if p.is_file())
@@ -295,7 +296,7 @@ def test_the_shipped_sweep_is_what_the_command_makes(shipped):
     log the same numbers."""
     cfg = RunConfig.from_profile("full", seed=1)
     settings = arm_settings(cfg, "grpo_pos")
-    model, tokenizer = load(CHECKPOINTS_DIR / "sft")
+    model, tokenizer = load_shipped("sft")
     seen = []
 
     class Enough(Exception):

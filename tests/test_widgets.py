@@ -207,9 +207,9 @@ def test_sample_browser_follows_run_and_step():
 
 
 def _sweep_run(arm, seed, completion, pass1):
-    scores = {"pass@1": pass1, "pass@16": 0.9, "greedy": 0.5, "distinct_correct": 1.0,
+    scores = {"pass@1": pass1, "pass@16": 0.9, "greedy_accuracy": 0.5, "distinct_correct": 1.0,
               "retry_rate": 0.3, "mean_length": 30.0,
-              "shown": [{"prompt": "use 3 4 5 to make 17", "target": 17,
+              "shown": [{"prompt": "use 3 4 5 to make 17", "numbers": [3, 4, 5], "target": 17,
                          "completions": [completion], "correct": [True]}]}  # fmt: skip
     return {"arm": arm, "seed": seed, "scores": scores,
             "samples": [_row(1, WRONG), _row(25, completion)]}  # fmt: skip
@@ -580,7 +580,7 @@ def test_metric_curves_can_name_the_panels():
 
 
 def test_the_sweep_browser_lists_arms_in_the_courses_order():
-    from r1lab.experiments import SHIPPED_RUNS_DIR
+    from r1lab.paths import SHIPPED_RUNS_DIR
     from r1lab.sweep import ARMS, SWEEP_DIR, load_sweep
     from r1lab.widgets import sweep_browser
 

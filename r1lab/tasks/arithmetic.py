@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from r1lab.tasks.expressions import Expr, random_expression
+from r1lab.tasks.expressions import Expr, parse_expression, random_expression
 from r1lab.tasks.splits import draw_distinct
 
 NAME = "arithmetic"
@@ -50,8 +50,6 @@ class ArithmeticProblem:
 
 
 def _parse(expression: str) -> Expr:
-    from r1lab.rewards import parse_expression  # the verifier's own safe parser
-
     expr = parse_expression(expression)
     if expr is None:
         raise ValueError(f"not an arithmetic expression the course understands: {expression!r}")

@@ -278,11 +278,16 @@ def _attempt_text(expr: Expr, target: int) -> str:
     return f"{steps} {'ok' if expr.value == target else 'no'}"
 
 
+# The share of cold-start traces that show a wrong attempt, "wait" and a retry: the shipped
+# cold start's (r1lab.sft.SFTSettings), and the default wherever traces are written.
+RETRY_RATE = 0.5
+
+
 def write_trace(
     problem: CountdownProblem,
     rng: random.Random,
     *,
-    retry_rate: float = 0.1,
+    retry_rate: float = RETRY_RATE,
     max_attempts: int = 3,
     solution: Expr | None = None,
     ordered: bool = False,

@@ -39,7 +39,7 @@ import json as _json
 
 _lines = (run_dir / "metrics.jsonl").read_text().splitlines()
 _logged = [_json.loads(line)["step"] for line in _lines]
-_fresh, _ = load(CHECKPOINTS_DIR / "sft", device=str(device))
+_fresh, _ = load_shipped("sft", device=str(device))
 _reference = train(_fresh, tokenizer, train_rows, settings, progress=False)
 _pairs = list(zip(trained.state_dict().values(), _fresh.state_dict().values()))
 print(_json.dumps({

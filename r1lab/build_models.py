@@ -1,4 +1,5 @@
-"""Build the shipped checkpoints, ``data/checkpoints/base`` and ``data/checkpoints/sft``.
+"""The builder of the shipped models, ``data/checkpoints/base`` and ``sft`` (and the
+search world's ``search-base`` and ``search-sft``).
 
 ``r1lab checkpoints`` runs :func:`build`: pretrain the base model, evaluate it, save it
 with a card; then the SFT cold start from it, evaluate, save with a card. Everything is
@@ -21,15 +22,14 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from r1lab.data import load_eval
+from r1lab.heldout import EVAL_SEED, measure_with_samples
 from r1lab.models import CARD_FILE, count_parameters, load, pick_device, save
-from r1lab.paths import DATA_DIR
+from r1lab.paths import SHIPPED_MODELS_DIR
 from r1lab.pretrain import PretrainConfig, pretrain
 from r1lab.sft import SFTPhase, SFTSettings, cold_start
-from r1lab.storage import read_json, sha256_file, write_json
+from r1lab.storage import sha256_file, write_json
 from r1lab.worlds import SEARCH, World, get_world
 
-CHECKPOINTS_DIR = DATA_DIR / "checkpoints"
-CARD = CARD_FILE
 NAMES = ("base", "sft")
 
 
@@ -41,7 +41,7 @@ class EvalSettings:
     num_samples: int = 8
     temperature: float = 1.0
     max_new_tokens: int = 96
-    seed: int = 0
+    seed: int = EVAL_SEED
     probes: int = 200
     world: str = "countdown"  # whose held-out file, probes and grammar
 
@@ -129,28 +129,26 @@ def evaluate_checkpoint(
     settings: EvalSettings | None = None,
     progress: bool = False,
 ) -> dict:
-    """Sampled format rate, pass@k and length, greedy accuracy, and the free-text probes."""
+    """The held-out scores (:func:`r1lab.heldout.measure`: sampled pass@k, format rate,
+    length and cut-offs, greedy accuracy; the search world's rates) and the free-text
+    probes."""
     from r1lab.probes import arithmetic_accuracy, check_accuracy, solve_accuracy
-    from r1lab.rollouts import evaluate, greedy_accuracy
 
     settings = settings or EvalSettings()
     world = get_world(settings.world)
     rows = load_eval(world.eval_name, settings.n_problems, chat=True)
-    sampled = evaluate(
-        model,
-        tokenizer,
-        rows,
-        num_samples=settings.num_samples,
-        temperature=settings.temperature,
-        max_new_tokens=settings.max_new_tokens,
-        seed=settings.seed,
-        progress=progress,
-    )
-    result = sampled.to_dict()
-    result["greedy_accuracy"] = greedy_accuracy(
-        model, tokenizer, rows, max_new_tokens=settings.max_new_tokens
-    )
     spec, compare = world.spec, world.trace_style == "search"
+    scores, sampled = measure_with_samples(
+        model, tokenizer, rows, num_samples=settings.num_samples,
+        temperature=settings.temperature, max_new_tokens=settings.max_new_tokens,
+        seed=settings.seed, truncated=True, search=compare, progress=progress,
+    )  # fmt: skip
+    result = {
+        "num_problems": sampled.num_problems,
+        "num_samples": sampled.num_samples,
+        "temperature": sampled.temperature,
+        **scores,
+    }
     result["probe_arithmetic"] = arithmetic_accuracy(
         model, tokenizer, settings.probes, spec=spec
     ).accuracy
@@ -158,12 +156,6 @@ def evaluate_checkpoint(
         model, tokenizer, settings.probes, spec=spec, compare=compare
     ).accuracy
     result["probe_solve"] = solve_accuracy(model, tokenizer, settings.probes, spec=spec).accuracy
-    if compare:
-        from r1lab.behaviors import search_rates
-
-        texts = [t for group in sampled.texts for t in group]
-        per_text = [row for row in rows for _ in range(settings.num_samples)]
-        result.update(search_rates(texts, per_text))
     result["settings"] = settings.to_dict()
     return result
 
@@ -179,15 +171,7 @@ def check_targets(name: str, evaluation: dict) -> list[dict]:
 
 
 def write_card(path: Path, card: dict) -> Path:
-    return write_json(Path(path) / CARD, card)
-
-
-def read_card(path: str | Path) -> dict:
-    """The card next to a checkpoint directory (``data/checkpoints/sft``)."""
-    file = Path(path) / CARD
-    if not file.is_file():
-        raise FileNotFoundError(f"no {CARD} in {path}: rebuild it with `r1lab checkpoints`")
-    return read_json(file, remedy="rebuild it with `r1lab checkpoints`")
+    return write_json(Path(path) / CARD_FILE, card)
 
 
 def _card(
@@ -233,7 +217,7 @@ def _evaluate_saved(
 ) -> dict:
     """Save, then evaluate what was saved: the card describes the files a learner loads,
     not the trainer's in-memory model (whose settings a trainer may have changed)."""
-    (Path(out) / CARD).unlink(missing_ok=True)  # it describes the weights being replaced
+    (Path(out) / CARD_FILE).unlink(missing_ok=True)  # it describes the weights being replaced
     save(model.to("cpu"), tokenizer, out)
     saved, saved_tokenizer = load(out, device=str(pick_device(device)))
     return evaluate_checkpoint(saved, saved_tokenizer, settings.evaluation, progress)
@@ -308,7 +292,7 @@ def build_sft(
 
 
 def build(
-    out_dir: str | Path = CHECKPOINTS_DIR,
+    out_dir: str | Path = SHIPPED_MODELS_DIR,
     settings: BuildSettings | None = None,
     only: str | None = None,
     device: str = "auto",

@@ -8,17 +8,17 @@ import sys
 
 import pytest
 
-from r1lab.checkpoints import (
-    CHECKPOINTS_DIR,
+from r1lab.build_models import (
     NAMES,
     BuildSettings,
     EvalSettings,
     build,
     check_targets,
     format_card,
-    read_card,
     weights_digest,
 )
+from r1lab.models import read_card, shipped_card
+from r1lab.paths import SHIPPED_MODELS_DIR
 from r1lab.pretrain import PretrainConfig
 from r1lab.sft import SFTSettings
 from r1lab.worlds import get_world
@@ -57,7 +57,7 @@ def test_build_writes_both_checkpoints_with_cards(built):
 
 
 def _targets(name):
-    from r1lab.checkpoints import TARGETS
+    from r1lab.build_models import TARGETS
 
     return TARGETS[name]
 
@@ -89,7 +89,7 @@ def test_a_missing_card_says_how_to_make_one(tmp_path):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_shipped_checkpoints_meet_their_targets_and_load_without_r1lab(name):
-    path = CHECKPOINTS_DIR / name
+    path = SHIPPED_MODELS_DIR / name
     card = read_card(path)
     assert all(t["met"] for t in card["targets"]), format_card(card)
     assert card["model"]["parameters"] > 500_000
@@ -111,7 +111,7 @@ SEARCH_NAMES = ("search-base", "search-sft")
 
 @pytest.mark.parametrize("name", SEARCH_NAMES)
 def test_shipped_search_checkpoints_load_without_r1lab_and_record_their_gates(name):
-    path = CHECKPOINTS_DIR / name
+    path = SHIPPED_MODELS_DIR / name
     card = read_card(path)
     # The card says which gates hold; a missed gate is reported there, not hidden.
     assert card["targets"] == check_targets(name, card["evaluation"])
@@ -127,25 +127,23 @@ def test_shipped_search_checkpoints_load_without_r1lab_and_record_their_gates(na
 
 
 def test_the_search_cold_start_checks_honestly_and_searches_in_a_minority():
-    e = read_card(CHECKPOINTS_DIR / "search-sft")["evaluation"]
+    e = shipped_card("search-sft")["evaluation"]
     assert e["honest_check_rate"] >= 0.95
     assert 0.05 <= e["search_rate"] <= 0.40
-    assert read_card(CHECKPOINTS_DIR / "search-base")["evaluation"]["pass@8"] > 0
+    assert shipped_card("search-base")["evaluation"]["pass@8"] > 0
 
 
 @pytest.mark.parametrize("name", NAMES + SEARCH_NAMES)
 def test_shipped_cards_describe_the_shipped_weights(name):
-    assert read_card(CHECKPOINTS_DIR / name)["weights_sha256"] == weights_digest(
-        CHECKPOINTS_DIR / name
-    )
+    assert shipped_card(name)["weights_sha256"] == weights_digest(SHIPPED_MODELS_DIR / name)
 
 
 def test_the_sft_card_names_its_base():
-    assert read_card(CHECKPOINTS_DIR / "sft")["base"].endswith("base")
+    assert shipped_card("sft")["base"].endswith("base")
 
 
 def test_the_search_world_builds_into_its_own_folders_with_its_gates(tmp_path):
-    from r1lab.checkpoints import SEARCH_EVAL, SEARCH_PRETRAIN, SEARCH_SFT
+    from r1lab.build_models import SEARCH_EVAL, SEARCH_PRETRAIN, SEARCH_SFT
 
     tiny = BuildSettings(
         pretrain=dataclasses.replace(
