@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from r1lab.display import CELL_STYLE
+from r1lab.runlog import window_mean
 
 VERDICTS = ("supported", "contradicted", "depends", "partly", "not shown")
 WORLDS = ("world 1", "world 2")
@@ -53,25 +54,19 @@ class Claim:
 def load_evidence(root: str | Path | None = None) -> dict[str, Any]:
     """The shipped runs the claims read: ``{"sweep": load_sweep(...), "worlds": {world:
     {arm: [{"metrics": [...], "eval": {...}}, one per seed]}}}``."""
-    from r1lab.experiments import emergence_dir
+    from r1lab.experiments import emergence_dir, load_emergence
     from r1lab.paths import SHIPPED_RUNS_DIR
-    from r1lab.runlog import load_run
-    from r1lab.storage import read_json
     from r1lab.sweep import SWEEP_DIR, load_sweep
     from r1lab.worlds import COUNTDOWN, SEARCH
 
     root = Path(root) if root is not None else SHIPPED_RUNS_DIR
-    worlds: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    for name, world in zip(WORLDS, (COUNTDOWN, SEARCH), strict=True):
-        folder = root / emergence_dir(world)
-        worlds[name] = {}
-        for arm in ("sft", "r1zero"):
-            runs = []
-            for path in sorted(folder.glob(f"{arm}-seed*")):
-                if (path / "eval.json").exists():
-                    summary = read_json(path / "eval.json", remedy="restore it from the repository")
-                    runs.append({"metrics": load_run(path).metrics, "eval": summary})
-            worlds[name][arm] = runs
+    worlds = {
+        name: {
+            arm: [{"metrics": r.metrics, "eval": r.summary} for r in runs]
+            for arm, runs in load_emergence(world, root / emergence_dir(world)).items()
+        }
+        for name, world in zip(WORLDS, (COUNTDOWN, SEARCH), strict=True)
+    }
     return {"sweep": load_sweep(root / SWEEP_DIR), "worlds": worlds}
 
 
@@ -100,12 +95,6 @@ def _pct(values: Sequence[float]) -> str:
 
 def _mean(values: Sequence[float]) -> float:
     return sum(values) / len(values)
-
-
-def _window(metrics: Sequence[dict], key: str, first: bool, n: int = 25) -> float | None:
-    rows = metrics[:n] if first else metrics[-n:]
-    values = [m[key] for m in rows if m.get(key) is not None]
-    return _mean(values) if values else None
 
 
 def _sweep(evidence: dict[str, Any], arm: str, key: str) -> list[float]:
@@ -154,7 +143,7 @@ def imitation_or_exploration(evidence: dict[str, Any]) -> Claim:
 def verification_is_cheaper(evidence: dict[str, Any], throughput: dict[str, float]) -> Claim:
     verify, generate = throughput["verified_per_s"], throughput["sampled_per_s"]
     ratio = verify / generate
-    honest = {w: [_window(r["metrics"], "honest_check_rate", True) for r in _runs(evidence, w)]
+    honest = {w: [window_mean(r["metrics"], "honest_check_rate", True) for r in _runs(evidence, w)]
               for w in WORLDS}  # fmt: skip
     facts = (
         f"On this machine the program verifier scored {verify:,.0f} completions per second; "
@@ -191,8 +180,8 @@ def verification_is_cheaper(evidence: dict[str, Any], throughput: dict[str, floa
 
 def outcome_reward_and_reasons(evidence: dict[str, Any]) -> Claim:
     def unsupported(metrics: list[dict], first: bool) -> float:
-        accuracy = _window(metrics, "accuracy", first) or 0.0
-        supported = _window(metrics, "supported_rate", first) or 0.0
+        accuracy = window_mean(metrics, "accuracy", first) or 0.0
+        supported = window_mean(metrics, "supported_rate", first) or 0.0
         return 1 - supported / accuracy if accuracy else 0.0
 
     runs = _runs(evidence, "world 1")

@@ -13,6 +13,14 @@ from r1lab.rewards import Verdict
 CELL_STYLE = "padding:2px 10px;text-align:left;border-bottom:1px solid #ddd"
 
 
+def format_score(key: str, value: float | None) -> str:
+    """A held-out score or per-step metric as a table shows it: lengths and attempts as
+    numbers, everything else (rates, accuracies, pass@k) as a percentage; – when absent."""
+    if value is None:
+        return "–"
+    return f"{value:.1f}" if "length" in key or key == "attempts" else f"{value:.1%}"
+
+
 def html_table(
     rows: Iterable[Sequence[object]],
     header: Sequence[str] | None = None,

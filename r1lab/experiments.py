@@ -23,7 +23,7 @@ from r1lab.models import load, load_shipped, pick_device, set_seed, shipped_path
 from r1lab.paths import SHIPPED_RUNS_DIR
 from r1lab.rewards import countdown_reward
 from r1lab.rollouts import user_text
-from r1lab.runlog import CONFIG_FILE, METRICS_FILE, SAMPLES_FILE
+from r1lab.runlog import CONFIG_FILE, EVAL_FILE, METRICS_FILE, SAMPLES_FILE, Run
 from r1lab.storage import (
     CorruptFileError,
     FinishedRunError,
@@ -36,7 +36,6 @@ from r1lab.storage import (
 )
 from r1lab.worlds import World, get_world
 
-EVAL_FILE = "eval.json"
 TRAIN_PROMPTS = 1800  # the RL prompts: (nearly) the whole training split
 TRAINERS = ("r1lab", "trl")
 # What a run folder holds; replacing a finished run (overwrite=True) removes these first.
@@ -274,6 +273,42 @@ HELDOUT_SAMPLES = 4  # samples per held-out problem for those measurements
 
 def emergence_run_dir(root: str | Path, arm: str, seed: int) -> Path:
     return Path(root) / f"{arm}-seed{seed}"
+
+
+def load_emergence(world: str | World, root: str | Path | None = None) -> dict[str, list[Run]]:
+    """A world's emergence study, ``{arm: [run of each seed]}`` (finished runs, with their
+    ``eval.json`` as ``summary``): the shipped one in ``data/runs``, or the one in ``root``."""
+    from r1lab.runlog import load_run
+
+    folder = Path(root) if root is not None else SHIPPED_RUNS_DIR / emergence_dir(world)
+    return {
+        arm: [load_run(p) for p in sorted(folder.glob(f"{arm}-seed*")) if (p / EVAL_FILE).exists()]
+        for arm in STARTS
+    }
+
+
+def before_after_rows(runs: Sequence[Run], keys: Sequence[str]) -> list[list[str]]:
+    """A table row per run: each held-out score before → after training (its ``eval.json``),
+    then a row of their means over the runs."""
+    from r1lab.display import format_score
+    from r1lab.runlog import mean_of
+
+    def cell(key: str, before: float | None, after: float | None) -> str:
+        return f"{format_score(key, before)} → {format_score(key, after)}"
+
+    rows = [
+        [r.name] + [cell(k, r.summary["before"].get(k), r.summary["after"].get(k)) for k in keys]
+        for r in runs
+    ]
+    means = [
+        cell(
+            k,
+            mean_of(r.summary["before"].get(k) for r in runs),
+            mean_of(r.summary["after"].get(k) for r in runs),
+        )
+        for k in keys
+    ]
+    return rows + [["mean", *means]]
 
 
 def _rewrite_from(path: Path, step: int, new: list[dict]) -> None:

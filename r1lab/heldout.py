@@ -216,10 +216,17 @@ def _answer_key(completion: str) -> str:
     return "".join((parsed.answer or "").split())
 
 
+def distinct_answers(completions: Sequence[str], keep: Sequence[bool] | None = None) -> int:
+    """How many different answers (as written, spaces ignored) the completions of one
+    problem give: those in the answer format, or those ``keep`` marks."""
+    if keep is None:
+        keep = [parse_completion(t).ok for t in completions]
+    return len({_answer_key(t) for t, ok in zip(completions, keep, strict=True) if ok})
+
+
 def distinct_correct(completions: Sequence[str], correct: Sequence[bool]) -> int:
-    """How many different answers (as written, spaces ignored) the correct completions
-    of one problem give."""
-    return len({_answer_key(t) for t, ok in zip(completions, correct, strict=True) if ok})
+    """How many different correct answers the completions of one problem give."""
+    return distinct_answers(completions, correct)
 
 
 def kl_to(

@@ -4,7 +4,9 @@ Every run writes a folder ``runs/<name>/`` with
 
 * ``config.json``: the settings it ran with;
 * ``metrics.jsonl``: one JSON object per step (``step``, reward, accuracy, length, KL, …);
-* ``samples.jsonl``: now and then a few completions with their rewards.
+* ``samples.jsonl``: now and then a few completions with their rewards;
+* ``eval.json``: once it has finished, its summary (settings, held-out scores before and
+  after), written by the experiment that ran it (:mod:`r1lab.experiments`, :mod:`r1lab.sweep`).
 
 :func:`load_run` reads one back as lists and dicts (no pandas); :func:`metrics_dataset`
 gives the metrics as a ``datasets.Dataset``. Both the from-scratch loop and the TRL path
@@ -13,6 +15,7 @@ write the same files, so the same plots read either.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,7 @@ from r1lab.paths import RUNS_DIR
 from r1lab.storage import append_jsonl, read_json, read_jsonl, write_json, write_jsonl
 
 CONFIG_FILE, METRICS_FILE, SAMPLES_FILE = "config.json", "metrics.jsonl", "samples.jsonl"
+EVAL_FILE = "eval.json"
 
 
 class RunLog:
@@ -60,6 +64,14 @@ class Run:
     config: dict[str, Any] = field(default_factory=dict)
     metrics: list[dict[str, Any]] = field(default_factory=list)
     samples: list[dict[str, Any]] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)  # eval.json; {} while unfinished
+
+    def log(self, name: str) -> list[dict[str, Any]]:
+        """The rows of another JSON-lines file of the run (``watch.jsonl``, ``heldout.jsonl``)."""
+        path = self.path / name
+        if not path.is_file():
+            raise FileNotFoundError(f"{self.path} has no {name}")
+        return read_jsonl(path)
 
     def series(self, key: str) -> tuple[list[int], list[float]]:
         """(steps, values) of one metric, skipping steps that did not log it."""
@@ -68,22 +80,39 @@ class Run:
 
 
 def load_run(run_dir: str | Path) -> Run:
-    """Read ``config.json``, ``metrics.jsonl`` and ``samples.jsonl`` of one run."""
+    """Read ``config.json``, ``metrics.jsonl``, ``samples.jsonl`` and ``eval.json`` of one run."""
     path = Path(run_dir)
     if not (path / METRICS_FILE).exists():
         raise FileNotFoundError(
             f"{path} holds no {METRICS_FILE}: is it a run folder? "
             f"(runs are written by r1lab.grpo.train and r1lab.trl_grpo.train with run_dir=...)"
         )
-    config_path = path / CONFIG_FILE
+    config_path, summary_path = path / CONFIG_FILE, path / EVAL_FILE
     config = read_json(config_path) if config_path.exists() else {}
+    summary = read_json(summary_path) if summary_path.exists() else {}
     return Run(
         path.name,
         path,
         config,
         read_jsonl(path / METRICS_FILE),
         read_jsonl(path / SAMPLES_FILE),
+        summary,
     )
+
+
+def mean_of(values: Iterable[float | None]) -> float | None:
+    """The mean of the values that are there (None when there are none): a step that did
+    not measure something logs None for it."""
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None
+
+
+def window_mean(
+    metrics: Sequence[dict[str, Any]], key: str, first: bool, n: int = 25
+) -> float | None:
+    """The mean of one per-step metric over the first (or last) ``n`` steps."""
+    rows = metrics[:n] if first else metrics[-n:]
+    return mean_of(m.get(key) for m in rows)
 
 
 def list_runs(root: str | Path = RUNS_DIR) -> list[Path]:

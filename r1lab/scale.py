@@ -276,7 +276,8 @@ def run(
     launch, writing the run folder (from the first process). A finished run with the same
     settings is returned as it is, an interrupted one resumes, another is refused unless
     ``overwrite``. Returns what ``eval.json`` holds."""
-    from r1lab.experiments import EVAL_FILE, finished_run
+    from r1lab.experiments import finished_run
+    from r1lab.runlog import EVAL_FILE
     from r1lab.trl_grpo import train as trl_train
 
     run_dir = Path(run_dir)

@@ -51,6 +51,7 @@ from r1lab.experiments import TRAIN_PROMPTS, finished_run, run_once
 from r1lab.grpo import CHECKPOINT_FILE, GRPOSettings
 from r1lab.heldout import EVAL_SEED, correct_counts, evaluate, measure_with_samples
 from r1lab.rollouts import Rollouts, user_text
+from r1lab.runlog import EVAL_FILE
 from r1lab.sft import SFTSettings
 from r1lab.storage import (
     CorruptFileError,
@@ -63,7 +64,6 @@ from r1lab.storage import (
 from r1lab.tasks import countdown
 
 SWEEP_DIR = "sweep"
-EVAL_FILE = "eval.json"
 # Model updates per run, by profile: 36 runs of 150 fit in 2 hours on 2 cores.
 STARTS = {"sft": "sft", "base": "base"}  # start name -> shipped checkpoint
 SHOWN_PROBLEMS = 6  # held-out problems whose first two samples eval.json keeps

@@ -17,9 +17,7 @@ import torch
 from r1lab.config import RunConfig
 from r1lab.experiments import (
     EMERGENCE_DIR,
-    EVAL_FILE,
     HELDOUT_FILE,
-    SHIPPED_RUNS_DIR,
     WATCH_FILE,
     emergence_run,
     emergence_study,
@@ -27,8 +25,8 @@ from r1lab.experiments import (
 )
 from r1lab.grpo import CHECKPOINT_FILE, GRPOSettings, train
 from r1lab.models import load, load_shipped
-from r1lab.paths import SHIPPED_MODELS_DIR
-from r1lab.runlog import load_run
+from r1lab.paths import SHIPPED_MODELS_DIR, SHIPPED_RUNS_DIR
+from r1lab.runlog import EVAL_FILE, load_run
 from r1lab.storage import (
     LOCK_FILE,
     CorruptFileError,

@@ -13,21 +13,20 @@ from r1lab.config import RunConfig
 from r1lab.data import countdown_dataset, load_eval
 from r1lab.experiments import TRAIN_PROMPTS
 from r1lab.grpo import CHECKPOINT_FILE, GRPOSettings, step_advantages, train
+from r1lab.heldout import distinct_correct
 from r1lab.models import load_shipped
 from r1lab.paths import SHIPPED_RUNS_DIR
 from r1lab.rewards import countdown_reward
-from r1lab.runlog import load_run
+from r1lab.runlog import EVAL_FILE, load_run
 from r1lab.storage import FinishedRunError
 from r1lab.sweep import (
     ARMS,
     COMPARISONS,
-    EVAL_FILE,
     RESAMPLES,
     SWEEP_DIR,
     arm_settings,
     arm_values,
     coverage,
-    distinct_correct,
     expert_rollouts,
     expert_source,
     load_sweep,
