@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from r1lab.config import ENV_PREFIX, PROFILES, RunConfig
+from r1lab.course import LANGUAGES
 
 # Commands whose interrupted runs continue where they stopped when started again.
 RESUMABLE = ("grpo", "emergence", "sweep", "scale")
@@ -93,7 +94,8 @@ def _notebooks(args: argparse.Namespace) -> int:
 
 def _rebuild_editions() -> None:
     """The other languages' notebooks take the new outputs (their code cells are copies)."""
-    from r1lab.edition import LANGUAGES, EditionError, build_edition
+    from r1lab.course import LANGUAGES
+    from r1lab.edition import EditionError, build_edition
 
     for lang in LANGUAGES:
         try:
@@ -385,7 +387,7 @@ def _parser() -> argparse.ArgumentParser:
         help="build the notebooks of another language from the English ones and the "
         "translations of their markdown (notebooks/<lang>/translations/)",
     )
-    edi.add_argument("lang", choices=("zh",), help="the edition's language")
+    edi.add_argument("lang", choices=sorted(LANGUAGES), help="the edition's language")
     what = edi.add_mutually_exclusive_group()
     what.add_argument(
         "--check", action="store_true", help="only report cells missing, stale or out of sync"

@@ -39,3 +39,6 @@ CHAPTERS: tuple[Chapter, ...] = (
         "Which claims of the R1 story does the course's own evidence support?",
     ),
 )
+
+# The editions in other languages (notebooks/<code>/, built by `r1lab edition <code>`).
+LANGUAGES = {"zh": "中文"}

@@ -26,10 +26,9 @@ from pathlib import Path
 
 import nbformat
 
+from r1lab.course import LANGUAGES
 from r1lab.notebook_runner import course_notebooks
 from r1lab.paths import NOTEBOOKS_DIR
-
-LANGUAGES = {"zh": "中文"}
 
 
 class EditionError(ValueError):
