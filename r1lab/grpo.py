@@ -1,40 +1,47 @@
 """GRPO from scratch: Group Relative Policy Optimization, readable top to bottom.
 
-One step of :func:`train`:
+First the maths (advantages, the k3 KL, the clipped loss and its aggregations), then one
+step of GRPO in four parts, then the loop (:func:`train`). One step:
 
-1. take ``prompts_per_step`` prompts and sample ``G = num_generations`` completions of each
-   (:func:`r1lab.rollouts.sample`);
-2. score every completion with the reward functions (TRL's signature), sum them with
-   their weights;
-3. turn rewards into **advantages** within each group (:func:`group_advantages`): the
-   reward minus the group mean, optionally divided by the group's std. A group whose
-   completions all scored the same has advantage 0 everywhere: it teaches nothing
-   (``advantages="positive"`` zeroes the negative ones; ``"filter"`` keeps only the
-   correct completions, with advantage 1: rejection-sampling fine-tuning, the same update
-   as SFT on the model's own successes);
-4. ``mu`` times: recompute the completions' log-probs with gradients, form the clipped
-   importance ratio against the log-probs at sampling time, add ``beta`` times the k3 KL
-   estimate to a frozen reference model, aggregate the per-token loss
+1. :func:`sample_groups`: sample a group of ``G = num_generations`` completions of each
+   of the step's ``prompts_per_step`` prompts (:func:`r1lab.rollouts.sample`);
+2. :func:`score`: score every completion with the reward functions (TRL's signature) and
+   sum them with their weights;
+3. :func:`advantages_of`: turn rewards into **advantages** within each group
+   (:func:`group_advantages`): the reward minus the group mean, optionally divided by the
+   group's std. A group whose completions all scored the same has advantage 0
+   everywhere: it teaches nothing (``advantages="positive"`` zeroes the negative ones;
+   ``"filter"`` keeps only the correct completions, with advantage 1: rejection-sampling
+   fine-tuning, the same update as SFT on the model's own successes);
+4. :func:`update`: ``mu`` times, recompute the completions' log-probs with gradients, form
+   the clipped importance ratio against the log-probs at sampling time, add ``beta`` times
+   the k3 KL estimate to a frozen reference model, aggregate the per-token loss
    (:func:`grpo_loss`), back-propagate, clip the gradient and step the optimizer.
 
-Everything a step measures goes to ``on_step(metrics)`` and, with a ``run_dir``, to
-``metrics.jsonl`` (:mod:`r1lab.runlog`). Checkpoints hold the model, optimizer, scheduler,
-RNG states and the step; :func:`train` on the same ``run_dir`` resumes from the last one
-and continues exactly as if it had never stopped, because each step's prompts and
-sampling seed are functions of ``(seed, step)`` alone.
+:func:`record_step` writes what a step measured (for this loop and for
+:mod:`r1lab.trl_grpo` alike) to ``on_step(metrics)`` and, with a ``run_dir``, to
+``metrics.jsonl`` (:mod:`r1lab.runlog`). The run's resume state (:mod:`r1lab.resume`)
+holds the model, optimizer, scheduler, RNG states and the step; :func:`train` on the same
+``run_dir`` resumes from it and continues exactly as if it had never stopped, because each
+step's prompts and sampling seed are functions of ``(seed, step)`` alone. The settings are
+:class:`~r1lab.grpo_settings.GRPOSettings`.
+
+Left out, on purpose, since the point is the algorithm on a CPU: several processes,
+mixed precision and LoRA (the TRL path, :mod:`r1lab.trl_grpo`, has them), fast sampling
+engines such as vLLM, and the GRPO variants the course does not teach (sequence-level
+importance ratios, masking tokens by entropy, batch-level reward scaling).
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 import math
 import random
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -42,20 +49,20 @@ import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from r1lab.config import RunConfig
+from r1lab.grpo_settings import LOSS_TYPES, GRPOSettings, learning_rate_factor
+from r1lab.resume import (
+    CHECKPOINT_FILE,
+    load_checkpoint,
+    save_checkpoint,
+    set_rng_state,
+    warn_if_schedule_changes,
+)
 from r1lab.rewards import countdown_reward, format_reward
 from r1lab.rollouts import Rollouts, completion_logprobs, sample
 from r1lab.runlog import RunLog
-from r1lab.storage import exclusive, load_state, save_state
+from r1lab.storage import exclusive
 
-LOSS_TYPES = ("grpo", "dr_grpo", "dapo")
-# What a completion's advantage is: reward - group mean (GRPO); that, but never below 0
-# (positives only, the same estimator); or 1 for a correct completion and nothing for
-# the rest, which drop out of the loss (rejection sampling: SFT on the successes).
-ADVANTAGES = ("centered", "positive", "filter")
 CORRECT = 1.0  # a reward at least this high is a correct completion
-LR_SCHEDULES = ("constant", "linear")
-CHECKPOINT_FILE = "checkpoint.pt"
 RewardFn = Callable[..., list[float]]
 ExtraMetrics = Callable[[list[str], list[dict[str, Any]], list[int]], dict[str, Any]]
 # What the log says, once, the first time a whole batch has no reward spread.
@@ -65,117 +72,6 @@ ZERO_STD_NOTE = (
     "it lasts, the task is too hard (all 0) or too easy (all 1) for the model "
     "(see frac_reward_zero_std)."
 )
-
-
-# ---------------------------------------------------------------------------- settings
-
-
-@dataclass(frozen=True)
-class GRPOSettings:
-    """Every knob of a GRPO run. :meth:`from_run_config` fills the budget from a profile."""
-
-    steps: int = 400
-    prompts_per_step: int = 16
-    num_generations: int = 8  # G: completions per prompt
-    max_new_tokens: int = 96
-    temperature: float = 1.0
-    top_p: float = 1.0
-    learning_rate: float = 2e-4
-    warmup_steps: int = 10
-    lr_schedule: str = "linear"  # after the warm-up: linear (decay to 0) | constant
-    max_grad_norm: float = 1.0
-    beta: float = 0.0  # weight of the KL penalty to the reference model
-    epsilon_low: float = 0.2  # ratio clipped below at 1 - epsilon_low
-    epsilon_high: float = 0.2  # ... and above at 1 + epsilon_high
-    loss_type: str = "dapo"  # grpo | dr_grpo | dapo
-    scale_rewards: bool = False  # divide advantages by the group's reward std
-    advantages: str = "centered"  # centered (GRPO) | positive | filter (see ADVANTAGES)
-    mu: int = 1  # optimisation steps on each batch of rollouts
-    mask_truncated_completions: bool = False
-    seed: int = 0
-    checkpoint_every: int = 50
-    samples_every: int = 25  # write a few completions to samples.jsonl this often
-    samples_per_log: int = 4
-    sampling_batch_size: int = 128
-    micro_batch_size: int = 32  # completions per forward/backward pass (bounds memory)
-    # Micro-batches of completions of similar length, each cut to its longest completion,
-    # instead of the batch's order padded to the batch's longest (same loss, summed in
-    # another order; much faster when a few completions are far longer than the rest).
-    length_buckets: bool = False
-
-    def __post_init__(self) -> None:
-        positive = (
-            "steps",
-            "prompts_per_step",
-            "max_new_tokens",
-            "mu",
-            "checkpoint_every",
-            "samples_every",
-            "sampling_batch_size",
-            "micro_batch_size",
-        )
-        for name in positive:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer (got {value!r})")
-        if not isinstance(self.num_generations, int) or self.num_generations < 2:
-            raise ValueError(
-                f"num_generations must be ≥ 2 (got {self.num_generations!r}): "
-                "GRPO compares completions within a group"
-            )
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(
-                f"lr_schedule must be one of {', '.join(LR_SCHEDULES)} (got {self.lr_schedule!r})"
-            )
-        if self.loss_type not in LOSS_TYPES:
-            raise ValueError(
-                f"loss_type must be one of {', '.join(LOSS_TYPES)} (got {self.loss_type!r})"
-            )
-        if self.advantages not in ADVANTAGES:
-            raise ValueError(
-                f"advantages must be one of {', '.join(ADVANTAGES)} (got {self.advantages!r})"
-            )
-        checks = {
-            "temperature": (0.0 < self.temperature <= 5.0, "in (0, 5]: GRPO needs sampling"),
-            "top_p": (0.0 < self.top_p <= 1.0, "in (0, 1]"),
-            "learning_rate": (0.0 < self.learning_rate <= 1.0, "in (0, 1]"),
-            "beta": (0.0 <= self.beta <= 10.0, "in [0, 10]"),
-            "epsilon_low": (0.0 < self.epsilon_low < 1.0, "in (0, 1)"),
-            "epsilon_high": (0.0 < self.epsilon_high <= 10.0, "in (0, 10]"),
-            "max_grad_norm": (self.max_grad_norm > 0, "> 0"),
-        }
-        for name, (ok, allowed) in checks.items():
-            if not ok:
-                raise ValueError(f"{name} must be {allowed} (got {getattr(self, name)!r})")
-        if not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
-            raise ValueError(f"warmup_steps must be an integer ≥ 0 (got {self.warmup_steps!r})")
-
-    @classmethod
-    def from_run_config(cls, cfg: RunConfig, **overrides: Any) -> GRPOSettings:
-        """The budget and sampling of a :class:`RunConfig` (profile), plus overrides."""
-        values = dict(
-            steps=cfg.rl_steps,
-            prompts_per_step=cfg.prompts_per_step,
-            num_generations=cfg.num_generations,
-            max_new_tokens=cfg.max_new_tokens,
-            temperature=cfg.temperature,
-            top_p=cfg.top_p,
-            learning_rate=cfg.learning_rate,
-            beta=cfg.beta,
-            seed=cfg.seed,
-        )
-        return cls(**{**values, **overrides})
-
-    def replace(self, **changes: Any) -> GRPOSettings:
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    def same_as(self, saved: dict[str, Any]) -> bool:
-        """Whether ``saved`` (a logged ``to_dict()``) describes these settings; a field
-        added since it was written counts as its default."""
-        return {**GRPOSettings().to_dict(), **saved} == self.to_dict()
 
 
 # ---------------------------------------------------------------------------- the maths
@@ -198,10 +94,10 @@ def group_advantages(
             f"{group_size} (got shape {tuple(rewards.shape)})"
         )
     grouped = rewards.view(-1, group_size)  # [num_prompts, G]
-    advantages = grouped - grouped.mean(dim=1, keepdim=True)
+    adv = grouped - grouped.mean(dim=1, keepdim=True)
     if scale_rewards:
-        advantages = advantages / (grouped.std(dim=1, keepdim=True) + 1e-4)
-    return advantages.view(-1)
+        adv = adv / (grouped.std(dim=1, keepdim=True) + 1e-4)
+    return adv.view(-1)
 
 
 def step_advantages(
@@ -219,10 +115,10 @@ def step_advantages(
         scores = torch.as_tensor(rewards if correctness is None else correctness)
         keep = scores >= CORRECT
         return keep.float(), keep
-    advantages = group_advantages(rewards, group_size, settings.scale_rewards)
+    adv = group_advantages(rewards, group_size, settings.scale_rewards)
     if settings.advantages == "positive":
-        advantages = advantages.clamp(min=0.0)
-    return advantages, None
+        adv = adv.clamp(min=0.0)
+    return adv, None
 
 
 def zero_std_groups(rewards: torch.Tensor, group_size: int) -> torch.Tensor:
@@ -307,18 +203,157 @@ def chunk_weight(loss_type: str, chunk_mask: torch.Tensor, batch_mask: torch.Ten
     return chunk_mask.shape[0] / batch_mask.shape[0]
 
 
-# ---------------------------------------------------------------------------- the loop
+# ---------------------------------------------------------------------------- one step
+
+
+def grpo_step(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    batch: list[dict],
+    step: int,
+    settings: GRPOSettings,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    ref_model: PreTrainedModel | None,
+    reward_funcs: list[RewardFn],
+    weights: list[float],
+    names: list[str],
+    source: Callable[[list[dict], int], Rollouts] | None = None,
+) -> tuple[dict[str, Any], Rollouts, torch.Tensor, bool]:
+    """One GRPO step on ``batch`` (the step's dataset rows): sample, score, advantages,
+    update. Returns what it measured, the rollouts and their rewards, and whether every
+    update was applied."""
+    started = time.perf_counter()
+    rollouts = sample_groups(model, tokenizer, batch, step, settings, source)
+    sample_time = time.perf_counter() - started
+    per_func, rewards = score(rollouts, batch, reward_funcs, weights)
+    adv, mask = advantages_of(rollouts, per_func, rewards, settings)
+    updates = update(model, optimizer, scheduler, ref_model, rollouts, adv, mask, settings)
+    metrics = _metrics(rollouts, per_func, rewards, adv, mask, updates, sample_time, names)
+    return metrics, rollouts, rewards, all(u.applied for u in updates)
+
+
+def sample_groups(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    batch: list[dict],
+    step: int,
+    settings: GRPOSettings,
+    source: Callable[[list[dict], int], Rollouts] | None = None,
+) -> Rollouts:
+    """1. A group of ``num_generations`` completions of each prompt, sampled from the
+    current policy with a seed that depends only on ``(seed, step)``; or given by
+    ``source``."""
+    s = settings
+    if source is not None:
+        rollouts = source(batch, step)
+    else:
+        rollouts = sample(
+            model, tokenizer, [row["prompt"] for row in batch],
+            num_generations=s.num_generations, max_new_tokens=s.max_new_tokens,
+            temperature=s.temperature, top_p=s.top_p, seed=sampling_seed(s, step),
+            batch_size=s.sampling_batch_size,
+        )  # fmt: skip
+    g = rollouts.group_size
+    if len(rollouts) != len(batch) * g:
+        raise ValueError(
+            f"got {len(rollouts)} completions for {len(batch)} prompts in groups of {g}: "
+            "a source must return group_size completions per prompt, in the batch's order"
+        )
+    return rollouts
+
+
+def sampling_seed(settings: GRPOSettings, step: int) -> int:
+    return (settings.seed * 1_000_003 + step) % (2**63)
+
+
+def score(
+    rollouts: Rollouts, batch: list[dict], reward_funcs: list[RewardFn], weights: list[float]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """2. Every reward function scores every completion, reading the dataset's other
+    columns (one value per completion, as TRL passes them); the reward is their weighted
+    sum. Returns (each function's scores [num_funcs, N], rewards [N])."""
+    g = rollouts.group_size
+    columns = {k: [row[k] for row in batch for _ in range(g)] for k in batch[0] if k != "prompt"}
+    per_func = torch.tensor(
+        [[float(r) for r in fn(rollouts.texts, **columns)] for fn in reward_funcs]
+    )
+    rewards = (torch.tensor(weights)[:, None] * per_func).sum(dim=0)
+    return per_func, rewards
+
+
+def advantages_of(
+    rollouts: Rollouts, per_func: torch.Tensor, rewards: torch.Tensor, settings: GRPOSettings
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """3. Each completion's advantage [N] (:func:`step_advantages`) and the mask [N, C] of
+    the tokens the loss counts: every completion token, except those of truncated
+    completions with ``mask_truncated_completions`` and of failures with ``filter``."""
+    adv, keep = step_advantages(rewards, rollouts.group_size, settings, correctness=per_func[0])
+    mask = rollouts.completion_mask
+    if settings.mask_truncated_completions:
+        mask = mask * (~rollouts.truncated).long()[:, None]
+    if keep is not None:  # the failures drop out of the loss altogether
+        mask = mask * keep.long()[:, None]
+    return adv, mask
 
 
 @dataclass
-class GRPOResult:
-    """What :func:`train` returns: the per-step metrics and the last batch it trained on."""
+class Update:
+    """What one optimizer step on the whole batch measured."""
 
-    history: list[dict[str, Any]]
-    last_rollouts: Rollouts | None
-    skipped_steps: int
-    resumed_from: int  # 0 for a fresh run
-    run_dir: Path | None
+    loss: float
+    learning_rate: float  # the rate it stepped with
+    grad_norm: float  # before clipping
+    clip_ratio: float  # share of the counted tokens whose ratio was clipped
+    kl: float  # k3 KL to the reference model per counted token (0 without one)
+    entropy: float  # of the policy, summed over every completion token
+    applied: bool  # False: the loss or a gradient was not finite, so it was skipped
+
+
+def update(
+    model: PreTrainedModel,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    ref_model: PreTrainedModel | None,
+    rollouts: Rollouts,
+    adv: torch.Tensor,
+    mask: torch.Tensor,
+    settings: GRPOSettings,
+) -> list[Update]:
+    """4. ``mu`` optimizer steps on the batch. The old log-probs are the policy's before
+    the first of them: with ``mu = 1`` they are the current ones, so the ratio is exactly
+    1 (on-policy) and they cost no extra forward pass."""
+    s = settings
+    device = next(model.parameters()).device
+    adv, mask = adv.to(device), mask.to(device)
+    chunks = micro_batches(rollouts.lengths, s.micro_batch_size, s.length_buckets)
+    old = ref = None
+    with torch.no_grad():
+        if s.mu > 1:
+            old = [_logprobs(model, rollouts, part, s.temperature) for part in chunks]
+        if s.needs_reference:
+            ref = [_logprobs(ref_model, rollouts, part, s.temperature) for part in chunks]
+
+    model.train()
+    updates = []
+    for _ in range(s.mu):
+        learning_rate = optimizer.param_groups[0]["lr"]
+        optimizer.zero_grad(set_to_none=True)
+        loss, clip_ratio, kl, entropy = _accumulate_gradients(
+            model, rollouts, chunks, adv, mask, old, ref, s
+        )
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), s.max_grad_norm)
+        applied = math.isfinite(loss) and bool(torch.isfinite(grad_norm))
+        if applied:
+            optimizer.step()
+            scheduler.step()
+        else:  # a non-finite loss or gradient would poison the weights: skip the update
+            optimizer.zero_grad(set_to_none=True)
+        updates.append(
+            Update(loss, learning_rate, float(grad_norm), clip_ratio, kl, entropy, applied)
+        )
+    model.eval()
+    return updates
 
 
 # Rows of the batch (a slice or an index tensor) and completion width (None: all of it).
@@ -346,34 +381,199 @@ def micro_batches(lengths: torch.Tensor, size: int, by_length: bool = False) -> 
     return chunks
 
 
-def prompt_batch(num_rows: int, settings: GRPOSettings, step: int) -> list[int]:
-    """Row indices for ``step`` (counted from 0): a fresh shuffle of the dataset each epoch,
-    a pure function of ``(seed, step)`` so that a resumed run sees the same prompts."""
-    per_step = settings.prompts_per_step
-    if per_step > num_rows:
-        raise ValueError(
-            f"prompts_per_step={per_step} is more than the dataset's {num_rows} prompts"
+def _logprobs(
+    policy: PreTrainedModel,
+    rollouts: Rollouts,
+    part: Chunk,
+    temperature: float,
+    with_entropy: bool = False,
+) -> Any:
+    """``policy``'s log-probs [n, width] of one chunk's completions (and their entropy)."""
+    rows, width = part
+    return completion_logprobs(
+        policy, rollouts.prompt_ids[rows], rollouts.prompt_mask[rows],
+        rollouts.completion_ids[rows, :width], rollouts.completion_mask[rows, :width],
+        temperature, with_entropy=with_entropy,
+    )  # fmt: skip
+
+
+def _accumulate_gradients(
+    model: PreTrainedModel,
+    rollouts: Rollouts,
+    chunks: list[Chunk],
+    adv: torch.Tensor,
+    mask: torch.Tensor,
+    old: list[torch.Tensor] | None,
+    ref: list[torch.Tensor] | None,
+    settings: GRPOSettings,
+) -> tuple[float, float, float, float]:
+    """Accumulate the gradient of the whole batch's loss, one chunk of
+    ``micro_batch_size`` completions at a time: this bounds memory, and the weighted chunk
+    losses add up to exactly the loss of the whole batch. ``old`` and ``ref`` hold each
+    chunk's old and reference log-probs (None: the current ones; no KL term). Returns the
+    loss, the clip ratio and KL per counted token, and the summed entropy."""
+    s = settings
+    loss_value, tokens, entropy_sum = 0.0, 0.0, 0.0
+    sums = {"clip_ratio": 0.0, "kl": 0.0}
+    for i, part in enumerate(chunks):
+        rows, width = part
+        part_mask = mask[rows, :width]
+        logprobs, entropy = _logprobs(model, rollouts, part, s.temperature, with_entropy=True)
+        entropy_sum += float(entropy.sum())
+        loss, stats = grpo_loss(
+            logprobs,
+            logprobs.detach() if old is None else old[i],
+            adv[rows],
+            part_mask,
+            ref_logprobs=None if ref is None else ref[i],
+            beta=s.beta,
+            epsilon_low=s.epsilon_low,
+            epsilon_high=s.epsilon_high,
+            loss_type=s.loss_type,
+            max_completion_length=s.max_new_tokens,
         )
-    steps_per_epoch = num_rows // per_step
-    epoch, index = divmod(step, steps_per_epoch)
-    order = list(range(num_rows))
-    random.Random(f"grpo-prompts:{settings.seed}:{epoch}").shuffle(order)
-    return order[index * per_step : (index + 1) * per_step]
+        weight = chunk_weight(s.loss_type, part_mask, mask)
+        (loss * weight).backward()
+        loss_value += float(loss.detach()) * weight
+        n_tokens = float(part_mask.sum())
+        tokens += n_tokens
+        for key in sums:
+            sums[key] += stats[key] * n_tokens
+    per_token = {key: value / max(tokens, 1.0) for key, value in sums.items()}
+    return loss_value, per_token["clip_ratio"], per_token["kl"], entropy_sum
 
 
-def sampling_seed(settings: GRPOSettings, step: int) -> int:
-    return (settings.seed * 1_000_003 + step) % (2**63)
+# ---------------------------------------------------------------------------- the record
 
 
-def learning_rate_factor(step: int, settings: GRPOSettings) -> float:
-    """The learning rate of optimizer step ``step`` (from 0), as a fraction of the peak:
-    a linear warm-up, then constant or a linear decay to 0 at the last step."""
-    warmup, total = settings.warmup_steps, settings.steps * settings.mu
-    if step < warmup:
-        return (step + 1) / warmup
-    if settings.lr_schedule == "constant":
-        return 1.0
-    return max(0.0, (total - step) / max(1, total - warmup))
+def _metrics(
+    rollouts: Rollouts,
+    per_func: torch.Tensor,
+    rewards: torch.Tensor,
+    adv: torch.Tensor,
+    mask: torch.Tensor,
+    updates: list[Update],
+    sample_time: float,
+    names: list[str],
+) -> dict[str, Any]:
+    """What one step measured. :mod:`r1lab.trl_grpo` writes the same keys, in this order,
+    from TRL's logs: :func:`record_step` adds the step's number and time to both."""
+    g, lengths = rollouts.group_size, rollouts.lengths.float()
+    metrics: dict[str, Any] = {
+        "loss": _mean([u.loss for u in updates]),
+        "reward": float(rewards.mean()),
+        **score_metrics(per_func, rewards, rollouts.texts, g),
+        "frac_reward_zero_std": float(zero_std_groups(rewards, g).float().mean()),
+        # the share of completions that move the model: in the loss, advantage not 0
+        "active_rate": float(((adv.abs() > 1e-6) & mask.bool().any(dim=1)).float().mean()),
+        "length": float(lengths.mean()),
+        "length_max": int(lengths.max()),
+        "truncated_rate": float(rollouts.truncated.float().mean()),
+        "clip_ratio": _mean([u.clip_ratio for u in updates]),
+        "kl": _mean([u.kl for u in updates]),
+        # from the first update's forward pass: the policy before any update on this batch
+        "entropy": updates[0].entropy / max(float(rollouts.completion_mask.sum()), 1.0),
+        "grad_norm": _mean([u.grad_norm for u in updates]),
+        "learning_rate": updates[0].learning_rate,
+        "sample_time_s": sample_time,
+    }
+    for name, values in zip(names, per_func, strict=True):
+        metrics[f"rewards/{name}/mean"] = float(values.mean())
+        metrics[f"rewards/{name}/std"] = float(values.std()) if len(values) > 1 else 0.0
+    return metrics
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def score_metrics(
+    per_func: torch.Tensor, rewards: torch.Tensor, completions: Sequence[Any], group_size: int
+) -> dict[str, float]:
+    """What the scores of one batch say, for both trainers' logs: the mean within-group
+    std of the (weighted) rewards, the accuracy (first reward function ≥ 1) and the
+    format rate. ``per_func`` is [num_funcs, N], ``rewards`` [N]."""
+    formats = format_reward(completions)
+    grouped = rewards.view(-1, group_size)
+    return {
+        "reward_std": float(grouped.std(dim=1).mean()) if group_size > 1 else 0.0,
+        "accuracy": float((per_func[0] >= CORRECT).float().mean()),
+        "format_rate": sum(formats) / len(formats),
+    }
+
+
+@dataclass
+class StepOutputs:
+    """Where a run's step records go, for both trainers: its history, its run folder
+    (``metrics.jsonl`` and ``samples.jsonl``; None: no files), its progress bar and the
+    ``on_step`` callback."""
+
+    settings: GRPOSettings
+    history: list[dict[str, Any]]
+    log: RunLog | None
+    bar: tqdm
+    on_step: Callable[[dict[str, Any]], None] | None = None
+    told_zero_std: bool = False  # the note on a batch with nothing to learn is said once
+
+
+def record_step(
+    out: StepOutputs,
+    metrics: dict[str, Any],
+    step: int,
+    skipped: int,
+    started: float,
+    samples: Callable[[], list[dict[str, Any]]],
+) -> None:
+    """Complete ``metrics`` into the record of step ``step`` (from 1) and send it where it
+    goes: the history, ``metrics.jsonl``, the progress bar and ``on_step``; ``samples()``
+    (a few completions, built only when written) goes to ``samples.jsonl`` at the first
+    step and every ``samples_every``. Both trainers record their steps here, so their
+    records match. ``skipped``: updates skipped so far; ``started``:
+    ``time.perf_counter()`` at the step's start."""
+    metrics.update(step=step, skipped_steps=skipped)
+    metrics["step_time_s"] = time.perf_counter() - started
+    out.history.append(metrics)
+    if out.log is not None:
+        out.log.append_metrics(metrics)
+        if step % out.settings.samples_every == 0 or step == 1:
+            out.log.append_samples(step, samples())
+    # No reward spread, and no completion that moves the model ("filter" still learns
+    # from a group that is all correct)
+    nothing = metrics["frac_reward_zero_std"] == 1.0 and metrics["active_rate"] == 0
+    if nothing and not out.told_zero_std:
+        out.told_zero_std = True
+        out.bar.write(ZERO_STD_NOTE.format(step=step))
+    out.bar.update(1)
+    out.bar.set_postfix(reward=f"{metrics['reward']:.2f}", length=f"{metrics['length']:.0f}")
+    if out.on_step is not None:
+        out.on_step(metrics)
+
+
+def _samples(
+    rollouts: Rollouts, rewards: torch.Tensor, batch: list[dict], settings: GRPOSettings
+) -> list[dict[str, Any]]:
+    """The first completion of the first few groups and its (weighted) reward, for
+    samples.jsonl."""
+    g, out = rollouts.group_size, []
+    for i, row in enumerate(batch[: settings.samples_per_log]):
+        extra = {k: v for k, v in row.items() if k != "prompt"}
+        text, reward = rollouts.texts[i * g], float(rewards[i * g])
+        out.append({"prompt": rollouts.prompts[i], "completion": text, "reward": reward, **extra})
+    return out
+
+
+# ---------------------------------------------------------------------------- the loop
+
+
+@dataclass
+class GRPOResult:
+    """What :func:`train` returns: the per-step metrics and the last batch it trained on."""
+
+    history: list[dict[str, Any]]
+    last_rollouts: Rollouts | None
+    skipped_steps: int
+    resumed_from: int  # 0 for a fresh run
+    run_dir: Path | None
 
 
 def train(
@@ -395,9 +595,9 @@ def train(
 
     ``dataset`` rows hold a ``prompt`` plus the columns the reward functions read
     (``numbers``, ``target``). ``ref_model`` defaults to a frozen copy of ``model`` as it
-    is now, made only when ``beta > 0``. With ``run_dir`` the run writes
-    ``config.json``, ``metrics.jsonl``, ``samples.jsonl`` and a checkpoint every
-    ``checkpoint_every`` steps, and resumes from that checkpoint if one is there.
+    is now, made only when the settings need one (``beta > 0``). With ``run_dir`` the run
+    writes ``config.json``, ``metrics.jsonl``, ``samples.jsonl`` and its resume state every
+    ``checkpoint_every`` steps, and resumes from that state if one is there.
     ``extra_metrics(completions, rows, lengths)`` adds its own numbers to each step's
     metrics (:func:`r1lab.behaviors.step_metrics` counts retries); ``rows`` hold each
     completion's dataset row. ``source(batch, step)``, when given, supplies the
@@ -406,261 +606,114 @@ def train(
     """
     rows = _rows(dataset)
     reward_funcs, weights, names = reward_setup(reward_funcs, reward_weights)
-
-    if settings.beta > 0 and ref_model is None:
+    if settings.needs_reference and ref_model is None:
         ref_model = copy.deepcopy(model)
     if ref_model is not None:
         ref_model.eval().requires_grad_(False)
-
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=0.0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda i: learning_rate_factor(i, settings)
     )
 
     log = RunLog(run_dir) if run_dir is not None else None
+
+    def save_then_on_step(metrics: dict[str, Any]) -> None:
+        # The resume state is saved before on_step sees the step: a callback that stops
+        # the run leaves it resumable from this step.
+        step = metrics["step"]
+        if log is not None and (step % settings.checkpoint_every == 0 or step == settings.steps):
+            save_checkpoint(
+                log.path, model, optimizer, scheduler, step, metrics["skipped_steps"], settings,
+                ref_model if settings.needs_reference else None,
+            )  # fmt: skip
+        if on_step is not None:
+            on_step(metrics)
+
     # One writer per run folder: a second process is refused, and the OS frees the lock
     # if this one dies.
     with exclusive(log.path) if log is not None else contextlib.nullcontext():
         start, skipped, history = 0, 0, []
         if log is not None:
-            state = load_checkpoint(log.path, settings)
-            if state is not None:
-                start, skipped = state["step"], state["skipped_steps"]
-                if start > settings.steps:
-                    raise ValueError(
-                        f"{log.path} holds a checkpoint at step {start}, past steps="
-                        f"{settings.steps}: ask for at least {start} steps, or use a new run folder"
-                    )
-                _warn_if_schedule_changes(state["settings"], settings, start)
-                model.load_state_dict(state["model"])
-                optimizer.load_state_dict(state["optimizer"])
-                scheduler.load_state_dict(state["scheduler"])
-                # The rate of the next update, from this run's schedule: the saved one is
-                # the old schedule's when the run was extended to another length.
-                for group, base in zip(optimizer.param_groups, scheduler.base_lrs, strict=True):
-                    group["lr"] = base * learning_rate_factor(scheduler.last_epoch, settings)
-                _set_rng_state(state["rng"])
-                if ref_model is not None and state.get("ref_model") is not None:
-                    ref_model.load_state_dict(state["ref_model"])
+            start, skipped = _resume(log.path, settings, model, optimizer, scheduler, ref_model)
             history = log.start(settings.to_dict() | {"reward_funcs": names}, keep_until=start)
-
-        last: Rollouts | None = None
-        told_zero_std = False
         bar = tqdm(
             total=settings.steps, initial=start, desc="GRPO", unit="step", disable=not progress
         )
+        out = StepOutputs(settings, history, log, bar, save_then_on_step)
+        rollouts: Rollouts | None = None
         try:
             for step in range(start, settings.steps):
-                t0 = time.perf_counter()
+                started = time.perf_counter()
                 batch = [rows[i] for i in prompt_batch(len(rows), settings, step)]
-                metrics, last, rewards, ok = _step(
-                    model, tokenizer, batch, settings, step, optimizer, scheduler, ref_model,
+                metrics, rollouts, rewards, ok = grpo_step(
+                    model, tokenizer, batch, step, settings, optimizer, scheduler, ref_model,
                     reward_funcs, weights, names, source,
                 )  # fmt: skip
                 skipped += 0 if ok else 1
-                if extra_metrics is not None:
-                    per_completion = [row for row in batch for _ in range(last.group_size)]
-                    metrics.update(extra_metrics(last.texts, per_completion, last.lengths.tolist()))
+                if extra_metrics is not None:  # given one dataset row per completion
+                    per_row = [row for row in batch for _ in range(rollouts.group_size)]
+                    lengths = rollouts.lengths.tolist()
+                    metrics.update(extra_metrics(rollouts.texts, per_row, lengths))
                 if not ok:
                     bar.write(
                         f"step {step + 1}: the loss or a gradient was not finite, so the update "
                         f"was skipped ({skipped} so far); the weights are unchanged"
                     )
-                nothing = metrics["frac_reward_zero_std"] == 1.0 and metrics["active_rate"] == 0
-                if nothing and not told_zero_std:
-                    told_zero_std = True
-                    bar.write(ZERO_STD_NOTE.format(step=step + 1))
-                metrics.update(step=step + 1, skipped_steps=skipped)
-                metrics["step_time_s"] = time.perf_counter() - t0
-                history.append(metrics)
-                if log is not None:
-                    log.append_metrics(metrics)
-                    if (step + 1) % settings.samples_every == 0 or step == 0:
-                        log.append_samples(step + 1, _samples(last, rewards, batch, settings))
-                    if (step + 1) % settings.checkpoint_every == 0 or step + 1 == settings.steps:
-                        save_checkpoint(
-                            log.path, model, optimizer, scheduler, step + 1, skipped, settings,
-                            ref_model if settings.beta > 0 else None,
-                        )  # fmt: skip
-                bar.update(1)
-                bar.set_postfix(
-                    reward=f"{metrics['reward']:.2f}", length=f"{metrics['length']:.0f}"
-                )
-                if on_step is not None:
-                    on_step(metrics)
+                samples = partial(_samples, rollouts, rewards, batch, settings)
+                record_step(out, metrics, step + 1, skipped, started, samples)
         finally:
             bar.close()
             model.eval()
-        return GRPOResult(history, last, skipped, start, log.path if log else None)
+        return GRPOResult(history, rollouts, skipped, start, log.path if log else None)
 
 
-def _step(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    batch: list[dict],
+def prompt_batch(num_rows: int, settings: GRPOSettings, step: int) -> list[int]:
+    """Row indices for ``step`` (counted from 0): a fresh shuffle of the dataset each epoch,
+    a pure function of ``(seed, step)`` so that a resumed run sees the same prompts."""
+    per_step = settings.prompts_per_step
+    if per_step > num_rows:
+        raise ValueError(
+            f"prompts_per_step={per_step} is more than the dataset's {num_rows} prompts"
+        )
+    steps_per_epoch = num_rows // per_step
+    epoch, index = divmod(step, steps_per_epoch)
+    order = list(range(num_rows))
+    random.Random(f"grpo-prompts:{settings.seed}:{epoch}").shuffle(order)
+    return order[index * per_step : (index + 1) * per_step]
+
+
+def _resume(
+    run_dir: Path,
     settings: GRPOSettings,
-    step: int,
+    model: PreTrainedModel,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     ref_model: PreTrainedModel | None,
-    reward_funcs: list[RewardFn],
-    weights: list[float],
-    names: list[str],
-    source: Callable[[list[dict], int], Rollouts] | None = None,
-) -> tuple[dict[str, Any], Rollouts, torch.Tensor, bool]:
-    """One GRPO step: sample, score, advantages, ``mu`` updates. Returns (metrics,
-    rollouts, their rewards, whether every update was applied)."""
-    s = settings
-    t0 = time.perf_counter()
-    # 1. Rollouts: G completions per prompt, sampled from the current policy (or given).
-    if source is not None:
-        rollouts = source(batch, step)
-    else:
-        rollouts = sample(
-            model, tokenizer, [row["prompt"] for row in batch],
-            num_generations=s.num_generations, max_new_tokens=s.max_new_tokens,
-            temperature=s.temperature, top_p=s.top_p, seed=sampling_seed(s, step),
-            batch_size=s.sampling_batch_size,
-        )  # fmt: skip
-    g = rollouts.group_size
-    if len(rollouts) != len(batch) * g:
+) -> tuple[int, int]:
+    """Load the resume state in ``run_dir``, if there is one, into the model, optimizer,
+    scheduler, RNGs and reference model. Returns (steps done, updates skipped)."""
+    state = load_checkpoint(run_dir, settings)
+    if state is None:
+        return 0, 0
+    start = state["step"]
+    if start > settings.steps:
         raise ValueError(
-            f"got {len(rollouts)} completions for {len(batch)} prompts in groups of {g}: "
-            "a source must return group_size completions per prompt, in the batch's order"
+            f"{run_dir / CHECKPOINT_FILE} is a checkpoint at step {start}, past steps="
+            f"{settings.steps}: ask for at least {start} steps, or use a new run folder"
         )
-    sample_time = time.perf_counter() - t0
-
-    # 2. Rewards: each function scores every completion; the weighted sum is the reward.
-    columns = {k: [row[k] for row in batch for _ in range(g)] for k in batch[0] if k != "prompt"}
-    per_func = torch.tensor(
-        [[float(r) for r in fn(rollouts.texts, **columns)] for fn in reward_funcs]
-    )  # [num_funcs, N]
-    rewards = (torch.tensor(weights)[:, None] * per_func).sum(dim=0)  # [N]
-
-    # 3. Advantages within each group.
-    advantages, keep = step_advantages(rewards, g, s, correctness=per_func[0])
-
-    # 4. The update. Old log-probs are the policy's before this step's first update; with
-    #    mu = 1 they equal the current ones, so the ratio is exactly 1 (on-policy).
-    #    The batch goes through the model in chunks of micro_batch_size completions
-    #    (gradient accumulation), which bounds memory; the weighted chunk losses add up to
-    #    exactly the loss of the whole batch.
-    device = next(model.parameters()).device
-    mask = rollouts.completion_mask
-    if s.mask_truncated_completions:
-        mask = mask * (~rollouts.truncated).long()[:, None]
-    if keep is not None:  # the failures drop out of the loss altogether
-        mask = mask * keep.long()[:, None]
-    advantages, mask = advantages.to(device), mask.to(device)
-    chunks = micro_batches(rollouts.lengths, s.micro_batch_size, s.length_buckets)
-
-    def logprobs_of(policy: PreTrainedModel, part: Chunk, with_entropy: bool = False) -> Any:
-        rows, width = part
-        return completion_logprobs(
-            policy, rollouts.prompt_ids[rows], rollouts.prompt_mask[rows],
-            rollouts.completion_ids[rows, :width], rollouts.completion_mask[rows, :width],
-            s.temperature, with_entropy=with_entropy,
-        )  # fmt: skip
-
-    old_logprobs = ref_logprobs = None
-    with torch.no_grad():
-        if s.mu > 1:
-            old_logprobs = [logprobs_of(model, part) for part in chunks]
-        if s.beta > 0:
-            ref_logprobs = [logprobs_of(ref_model, part) for part in chunks]
-
-    model.train()
-    learning_rate = optimizer.param_groups[0]["lr"]  # the rate this step's first update uses
-    applied, losses, stats, grad_norms, entropy_sum = 0, [], [], [], 0.0
-    for _ in range(s.mu):
-        optimizer.zero_grad(set_to_none=True)
-        loss_value, tokens, sums = 0.0, 0.0, {"clip_ratio": 0.0, "kl": 0.0}
-        for i, part in enumerate(chunks):
-            rows, width = part
-            part_mask = mask[rows, :width]
-            logprobs, entropy = logprobs_of(model, part, with_entropy=True)
-            entropy_sum += float(entropy.sum()) if len(stats) == 0 else 0.0
-            loss, loss_stats = grpo_loss(
-                logprobs,
-                logprobs.detach() if old_logprobs is None else old_logprobs[i],
-                advantages[rows],
-                part_mask,
-                ref_logprobs=None if ref_logprobs is None else ref_logprobs[i],
-                beta=s.beta,
-                epsilon_low=s.epsilon_low,
-                epsilon_high=s.epsilon_high,
-                loss_type=s.loss_type,
-                max_completion_length=s.max_new_tokens,
-            )
-            weight = chunk_weight(s.loss_type, part_mask, mask)
-            (loss * weight).backward()
-            loss_value += float(loss.detach()) * weight
-            n_tokens = float(part_mask.sum())
-            tokens += n_tokens
-            for key in sums:
-                sums[key] += loss_stats[key] * n_tokens
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), s.max_grad_norm)
-        if math.isfinite(loss_value) and torch.isfinite(grad_norm):
-            optimizer.step()
-            scheduler.step()
-            applied += 1
-        else:  # a non-finite loss or gradient would poison the weights: skip the update
-            optimizer.zero_grad(set_to_none=True)
-        losses.append(loss_value)
-        grad_norms.append(float(grad_norm))
-        stats.append({key: value / max(tokens, 1.0) for key, value in sums.items()})
-    model.eval()
-
-    lengths = rollouts.lengths.float()
-    metrics: dict[str, Any] = {
-        "loss": sum(losses) / len(losses),
-        "reward": float(rewards.mean()),
-        **score_metrics(per_func, rewards, rollouts.texts, g),
-        "frac_reward_zero_std": float(zero_std_groups(rewards, g).float().mean()),
-        # the share of completions that move the model: in the loss, advantage not 0
-        "active_rate": float(((advantages.abs() > 1e-6) & mask.bool().any(dim=1)).float().mean()),
-        "length": float(lengths.mean()),
-        "length_max": int(lengths.max()),
-        "truncated_rate": float(rollouts.truncated.float().mean()),
-        "clip_ratio": sum(x["clip_ratio"] for x in stats) / len(stats),
-        "kl": sum(x["kl"] for x in stats) / len(stats),
-        "entropy": entropy_sum / max(float(rollouts.completion_mask.sum()), 1.0),
-        "grad_norm": sum(grad_norms) / len(grad_norms),
-        "learning_rate": learning_rate,
-        "sample_time_s": sample_time,
-    }
-    for name, values in zip(names, per_func, strict=True):
-        metrics[f"rewards/{name}/mean"] = float(values.mean())
-        metrics[f"rewards/{name}/std"] = float(values.std()) if len(values) > 1 else 0.0
-    return metrics, rollouts, rewards, applied == s.mu
-
-
-def score_metrics(
-    per_func: torch.Tensor, rewards: torch.Tensor, completions: Sequence[Any], group_size: int
-) -> dict[str, float]:
-    """What the scores of one batch say, for both trainers' logs: the mean within-group
-    std of the (weighted) rewards, the accuracy (first reward function ≥ 1) and the
-    format rate. ``per_func`` is [num_funcs, N], ``rewards`` [N]."""
-    formats = format_reward(completions)
-    grouped = rewards.view(-1, group_size)
-    return {
-        "reward_std": float(grouped.std(dim=1).mean()) if group_size > 1 else 0.0,
-        "accuracy": float((per_func[0] >= 1.0).float().mean()),
-        "format_rate": sum(formats) / len(formats),
-    }
-
-
-def _samples(
-    rollouts: Rollouts, rewards: torch.Tensor, batch: list[dict], settings: GRPOSettings
-) -> list[dict[str, Any]]:
-    """The first completion of the first few groups and its (weighted) reward, for
-    samples.jsonl."""
-    g, out = rollouts.group_size, []
-    for i, row in enumerate(batch[: settings.samples_per_log]):
-        extra = {k: v for k, v in row.items() if k != "prompt"}
-        text, reward = rollouts.texts[i * g], float(rewards[i * g])
-        out.append({"prompt": rollouts.prompts[i], "completion": text, "reward": reward, **extra})
-    return out
+    # stacklevel 4: the warning points at the code that called train
+    warn_if_schedule_changes(state["settings"], settings, start, stacklevel=4)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    # The rate of the next update, from this run's schedule: the saved one is the old
+    # schedule's when the run was extended to another length.
+    for group, base in zip(optimizer.param_groups, scheduler.base_lrs, strict=True):
+        group["lr"] = base * learning_rate_factor(scheduler.last_epoch, settings)
+    set_rng_state(state["rng"])
+    if ref_model is not None and state.get("ref_model") is not None:
+        ref_model.load_state_dict(state["ref_model"])
+    return start, state["skipped_steps"]
 
 
 def reward_setup(
@@ -685,114 +738,3 @@ def _rows(dataset: Any) -> list[dict]:
     if "prompt" not in rows[0]:
         raise ValueError(f"each row needs a 'prompt' (got keys {sorted(rows[0])})")
     return rows
-
-
-# ---------------------------------------------------------------------------- checkpoints
-
-
-def _rng_state() -> dict[str, Any]:
-    state = {"python": random.getstate(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def save_checkpoint(
-    run_dir: Path,
-    model: PreTrainedModel,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    step: int,
-    skipped_steps: int,
-    settings: GRPOSettings,
-    ref_model: PreTrainedModel | None = None,
-) -> Path:
-    """Write the whole training state atomically (a crash mid-write keeps the old one),
-    with a checksum that :func:`load_checkpoint` verifies."""
-    path = Path(run_dir) / CHECKPOINT_FILE
-    state = {
-        "step": step,
-        "skipped_steps": skipped_steps,
-        "settings": settings.to_dict(),
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "rng": _rng_state(),
-        "ref_model": ref_model.state_dict() if ref_model is not None else None,
-    }
-    return save_state(state, path)
-
-
-def load_checkpoint(run_dir: str | Path, settings: GRPOSettings) -> dict[str, Any] | None:
-    """The checkpoint in ``run_dir``, or None. Refuses one written with other settings
-    (except ``steps`` and logging cadence, so a finished run can be extended)."""
-    path = Path(run_dir) / CHECKPOINT_FILE
-    if not path.exists():
-        return None
-    state = load_state(
-        path, f"delete {path.name} to restart this run from its beginning (or use a new folder)"
-    )
-    check_resumable(state["settings"], settings, path)
-    return state
-
-
-def _warn_if_schedule_changes(saved: dict[str, Any], settings: GRPOSettings, step: int) -> None:
-    """A run resumed with another ``steps`` keeps the updates it made, then follows the
-    linear decay of the *new* length from the resume point: the learning rate jumps there
-    and the whole run matches neither schedule. Say so, with numbers."""
-    old_steps = saved.get("steps", settings.steps)
-    if old_steps == settings.steps or settings.lr_schedule != "linear":
-        return
-    before = dataclasses.replace(settings, steps=old_steps)
-    at = step * settings.mu
-    was = settings.learning_rate * learning_rate_factor(max(at - 1, 0), before)
-    now = settings.learning_rate * learning_rate_factor(at, settings)
-    warnings.warn(
-        f"resuming at step {step} a run started with steps={old_steps} as a run of "
-        f"steps={settings.steps}: its learning rate decays linearly to 0 at the new end, so "
-        f"it goes from {was:.2g} (last update) to {now:.2g} (next update) and the run's "
-        "schedule matches neither length (each step's rate is in metrics.jsonl). For a clean "
-        f"{settings.steps}-step schedule, start in a new run folder; or use "
-        "lr_schedule='constant' for runs you mean to extend.",
-        stacklevel=3,
-    )
-
-
-# Settings a resumed run may change: the budget, how often it logs, and the micro-batch
-# size and grouping (gradient accumulation gives the same update, to rounding).
-RESUMABLE_CHANGES = frozenset(
-    {
-        "steps",
-        "checkpoint_every",
-        "samples_every",
-        "samples_per_log",
-        "micro_batch_size",
-        "length_buckets",
-    }
-)
-
-
-def check_resumable(
-    saved: dict[str, Any],
-    settings: GRPOSettings,
-    where: str | Path,
-    free: frozenset[str] = RESUMABLE_CHANGES,
-) -> None:
-    """Refuse to resume, from ``where``, a run whose ``saved`` settings differ from
-    ``settings`` in anything but the ``free`` ones; the error lists the differences."""
-    now = settings.to_dict()
-    saved = {**GRPOSettings().to_dict(), **saved}  # fields added since count as defaults
-    differ = sorted(k for k in now if k not in free and saved.get(k) != now[k])
-    if differ:
-        shown = ", ".join(f"{k}: {saved.get(k)!r} → {now[k]!r}" for k in differ)
-        raise ValueError(
-            f"{where} was written with other settings ({shown}): "
-            "use a new run directory, or delete this one to start over"
-        )

@@ -376,7 +376,7 @@ def _sweep_run(
 
     result = train(
         model, tokenizer, countdown_dataset(TRAIN_PROMPTS, seed=0), settings,
-        ref_model=start_model if settings.beta > 0 else None, run_dir=run_dir,
+        ref_model=start_model if settings.needs_reference else None, run_dir=run_dir,
         on_step=on_step, extra_metrics=behaviour, progress=progress,
         source=expert_source(tokenizer, cfg.seed) if arm.expert else None,
     )  # fmt: skip

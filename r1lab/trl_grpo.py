@@ -1,9 +1,31 @@
 """The GRPO experiment of :mod:`r1lab.grpo`, run through ``trl.GRPOTrainer``.
 
-:func:`grpo_config` maps every field of :class:`~r1lab.grpo.GRPOSettings` to a
+:func:`grpo_config` maps every field of :class:`~r1lab.grpo_settings.GRPOSettings` to a
 ``trl.GRPOConfig`` (:func:`config_table` lists the mapping for reading). :func:`train` runs
-the trainer quietly (one progress bar) and writes the same ``metrics.jsonl`` and
-``samples.jsonl`` as :func:`r1lab.grpo.train`, so the same plots read both runs.
+the trainer quietly (one progress bar) and records each step with
+:func:`r1lab.grpo.record_step`, as :func:`r1lab.grpo.train` does, so it writes the same
+``metrics.jsonl`` and ``samples.jsonl`` and the same plots read both runs.
+
+A setting has TRL's name where it means the same thing, except these (the names are
+written to every run folder and compared on resume, so they stay; :func:`_mapping` is the
+mapping itself):
+
+================  ===========================  ====================================
+GRPOSettings      GRPOConfig                   difference
+================  ===========================  ====================================
+steps             max_steps                    × mu: TRL counts optimizer steps
+checkpoint_every  save_steps                   × mu, likewise
+prompts_per_step  gradient_accumulation_steps  prompts × G / micro-batch size
+prompts_per_step  steps_per_generation         the same: one batch of rollouts a step
+micro_batch_size  per_device_train_batch_size
+max_new_tokens    max_completion_length
+lr_schedule       lr_scheduler_type            constant → constant_with_warmup
+epsilon_low       epsilon
+mu                num_iterations
+scale_rewards     scale_rewards                True / False → "group" / "none"
+================  ===========================  ====================================
+
+and the fields of :data:`NO_COUNTERPART`, which only r1lab's own loop uses.
 
 The loss, the advantages and the clipping are the same maths (``tests/test_trl_grpo.py``
 checks the loss to 1e-5). What differs, by TRL's design:
@@ -24,6 +46,9 @@ Three TRL defaults would make it another experiment, so they are changed here:
 * with ``beta > 0``, TRL loads the reference model from ``model.config._name_or_path``,
   which is not the policy once it has been trained in memory; :func:`make_trainer` saves the
   model as it is to ``reference/`` and points TRL there.
+
+Left out: TRL's vLLM sampling, reward models (reward functions only) and its loggers
+(``report_to="none"``): the course runs on a CPU and writes its own run logs.
 """
 
 from __future__ import annotations
@@ -47,18 +72,17 @@ from transformers.trainer_callback import PrinterCallback
 from trl import GRPOConfig, GRPOTrainer
 
 from r1lab.grpo import (
-    CHECKPOINT_FILE,
-    RESUMABLE_CHANGES,
-    ZERO_STD_NOTE,
     GRPOResult,
-    GRPOSettings,
     RewardFn,
-    check_resumable,
+    StepOutputs,
     group_advantages,
+    record_step,
     reward_setup,
     score_metrics,
 )
+from r1lab.grpo_settings import GRPOSettings
 from r1lab.models import pick_device, quiet_progress
+from r1lab.resume import CHECKPOINT_FILE, RESUMABLE_CHANGES, check_resumable
 from r1lab.rewards import completion_text, countdown_reward
 from r1lab.rollouts import ANSWER_CLOSE, user_text
 from r1lab.runlog import CONFIG_FILE, RunLog
@@ -245,7 +269,7 @@ def make_trainer(
     name_or_path = model.config._name_or_path
     try:
         with quiet_progress():  # no bars for writing the reference or preparing the data
-            if settings.beta > 0:
+            if settings.needs_reference:
                 # TRL builds the reference model by loading config._name_or_path: point it at
                 # a copy of the model as it is now (kept across resumes, like our ref_model).
                 reference = output_dir / REFERENCE_DIR
@@ -354,27 +378,17 @@ class _Recorder:
 
 
 class _Relay(TrainerCallback):
-    """Turns TRL's logs into our metrics, one row per step of ``mu`` optimizer steps:
-    written to the run log, shown on the bar, passed to ``on_step``."""
+    """Turns TRL's logs into our metrics, one record per step of ``mu`` optimizer steps,
+    recorded as :func:`r1lab.grpo.train` records its own (:func:`r1lab.grpo.record_step`)."""
 
     def __init__(
-        self,
-        settings: GRPOSettings,
-        recorder: _Recorder,
-        names: list[str],
-        weights: list[float],
-        log: RunLog | None,
-        history: list[dict[str, Any]],
-        on_step: Callable[[dict[str, Any]], None] | None,
-        bar: tqdm,
+        self, out: StepOutputs, recorder: _Recorder, names: list[str], weights: list[float]
     ) -> None:
-        self.settings, self.recorder, self.names = settings, recorder, names
+        self.out, self.settings, self.recorder, self.names = out, out.settings, recorder, names
         self.weights = torch.tensor(weights)
-        self.log, self.history, self.on_step, self.bar = log, history, on_step, bar
         self.trainer: _Trainer | None = None
         self.pending: list[dict[str, Any]] = []
         self.t0 = time.perf_counter()
-        self.told_zero_std = False
 
     def on_step_begin(self, args, state, control, **kwargs):
         if state.global_step % self.settings.mu == 0:
@@ -394,22 +408,10 @@ class _Relay(TrainerCallback):
         if not state.is_world_process_zero:
             return  # one process writes the log and shows the bar
         step = state.global_step // self.settings.mu
-        metrics = self._metrics(step)
-        metrics["step_time_s"] = time.perf_counter() - self.t0
-        self.history.append(metrics)
-        if self.log is not None:
-            self.log.append_metrics(metrics)
-            if step % self.settings.samples_every == 0 or step == 1:
-                self.log.append_samples(step, self._samples())
-        if metrics["frac_reward_zero_std"] == 1.0 and not self.told_zero_std:
-            self.told_zero_std = True
-            self.bar.write(ZERO_STD_NOTE.format(step=step))
-        self.bar.update(1)
-        self.bar.set_postfix(reward=f"{metrics['reward']:.2f}", length=f"{metrics['length']:.0f}")
-        if self.on_step is not None:
-            self.on_step(metrics)
+        # TRL applies every update: none is ever skipped
+        record_step(self.out, self._metrics(), step, 0, self.t0, self._samples)
 
-    def _metrics(self, step: int) -> dict[str, Any]:
+    def _metrics(self) -> dict[str, Any]:
         g, logs = self.settings.num_generations, self.pending
         first = logs[0]  # the optimizer step that sampled and scored the batch
 
@@ -439,7 +441,6 @@ class _Relay(TrainerCallback):
         for name in self.names:
             metrics[f"rewards/{name}/mean"] = first[f"rewards/{name}/mean"]
             metrics[f"rewards/{name}/std"] = first[f"rewards/{name}/std"]
-        metrics.update(step=step, skipped_steps=0)
         return metrics
 
     def _samples(self) -> list[dict[str, Any]]:
@@ -571,7 +572,8 @@ def train(
                 disable=not progress or not main,
             )
         )
-        relay = _Relay(settings, recorder, names, weights, log, history, on_step, bar)
+        out = StepOutputs(settings, history, log, bar, on_step)
+        relay = _Relay(out, recorder, names, weights)
         with _restored(model):
             trainer = make_trainer(
                 model, tokenizer, dataset, settings, output_dir,

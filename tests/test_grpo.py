@@ -1,25 +1,29 @@
 import json
 import math
+import time
 
 import pytest
 import torch
+from tqdm.auto import tqdm
 
 from r1lab.config import RunConfig
 from r1lab.data import countdown_dataset
 from r1lab.grpo import (
     GRPOSettings,
+    StepOutputs,
     group_advantages,
     grpo_loss,
     k3_kl,
     load_checkpoint,
     micro_batches,
     prompt_batch,
+    record_step,
     train,
     zero_std_groups,
 )
 from r1lab.models import load_shipped
 from r1lab.rewards import countdown_reward, format_reward
-from r1lab.runlog import load_run
+from r1lab.runlog import RunLog, load_run
 
 SMOKE = GRPOSettings(
     steps=3,
@@ -156,6 +160,7 @@ def test_settings_follow_the_profile_and_explain_bad_values():
         GRPOSettings(temperature=0.0)
     with pytest.raises(ValueError, match="loss_type must be one of"):
         GRPOSettings(loss_type="bnpo")
+    assert not GRPOSettings().needs_reference and GRPOSettings(beta=0.04).needs_reference
 
 
 def test_prompt_batches_cover_the_dataset_each_epoch_and_depend_only_on_seed_and_step():
@@ -215,6 +220,28 @@ def test_a_short_run_logs_every_metric_and_moves_the_weights(dataset, tmp_path):
         want = countdown_reward(text, **columns)[0] + 0.5 * format_reward(text)[0]
         assert sample["reward"] == pytest.approx(want)
     assert result.resumed_from == 0 and result.skipped_steps == 0
+
+
+def test_record_step_completes_writes_and_reports_each_step(tmp_path, capsys):
+    seen, built = [], []
+
+    def samples():
+        built.append(1)
+        return [{"prompt": "p", "completion": "c", "reward": 0.0}]
+
+    out = StepOutputs(
+        SMOKE.replace(samples_every=2), [], RunLog(tmp_path), tqdm(disable=True), seen.append
+    )
+    for step in (1, 2, 3):
+        metrics = {"reward": 0.0, "frac_reward_zero_std": 1.0, "active_rate": 0.0, "length": 5}
+        record_step(out, metrics, step, 1, time.perf_counter(), samples)
+    assert [list(m) for m in seen] == [
+        ["reward", "frac_reward_zero_std", "active_rate", "length", "step", "skipped_steps",
+         "step_time_s"]
+    ] * 3  # fmt: skip
+    assert out.history == seen and load_run(tmp_path).metrics == seen
+    assert [s["step"] for s in load_run(tmp_path).samples] == [1, 2] and len(built) == 2
+    assert capsys.readouterr().out.count("every advantage is 0") == 1  # said once
 
 
 def test_resume_continues_exactly_as_an_uninterrupted_run(dataset, tmp_path):

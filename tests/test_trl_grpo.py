@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import re
 
 import pytest
 import torch
@@ -217,6 +218,42 @@ def test_grpo_config_maps_every_field():
     assert ("mu", "num_iterations", "2") in table and ("epsilon_low", "epsilon", "0.1") in table
     with pytest.raises(ValueError, match="not GRPOConfig fields: warmup"):
         trl_grpo.grpo_config(settings, "x", warmup=3)
+
+
+def test_the_docstring_lists_every_name_that_differs_from_trl():
+    """The table in r1lab.trl_grpo's docstring says what _mapping does: a row for every
+    setting whose GRPOConfig field has another name or takes other values."""
+    settings = GRPOSettings()
+    differ = {
+        (ours, trl)
+        for ours, trl, value in trl_grpo._mapping(settings)
+        if trl is not None and (ours != trl or value != getattr(settings, ours))
+    }
+    rule = re.search(r"^=+  =+  =+$", trl_grpo.__doc__, flags=re.M).group()
+    _, heading, table, _ = trl_grpo.__doc__.split(rule)
+    assert heading.split() == ["GRPOSettings", "GRPOConfig", "difference"]
+    assert {tuple(line.split()[:2]) for line in table.strip().splitlines()} == differ
+
+
+def test_both_trainers_record_their_steps_with_record_step(tokenizer, tmp_path, monkeypatch):
+    """One function writes every step's record for both trainers: the same keys, in the
+    same order, and what the run folder holds is what record_step recorded."""
+    record_step, records = grpo.record_step, {}
+    for name, module in (("ours", grpo), ("trl", trl_grpo)):
+        calls = records[name] = []
+
+        def spy(out, metrics, *args, calls=calls):
+            record_step(out, metrics, *args)
+            calls.append(metrics)
+
+        monkeypatch.setattr(module, "record_step", spy)
+        module.train(
+            create_model("tiny", tokenizer, seed=0), tokenizer, countdown_dataset(8, seed=0),
+            GRPOSettings(steps=2, **SMOKE), run_dir=tmp_path / name, progress=False,
+        )  # fmt: skip
+        assert [m["step"] for m in calls] == [1, 2]
+        assert load_run(tmp_path / name).metrics == json.loads(json.dumps(calls))
+    assert [list(m) for m in records["ours"]] == [list(m) for m in records["trl"]]
 
 
 def short_reward(completions, **kwargs):
