@@ -24,7 +24,7 @@ import torch
 
 from r1lab import grpo, trl_grpo
 from r1lab.data import countdown_dataset
-from r1lab.grpo import GRPOSettings
+from r1lab.grpo_settings import GRPOSettings
 from r1lab.models import create_model, load, pick_device
 from r1lab.paths import DATA_DIR
 from r1lab.tokenizer import build_tokenizer

@@ -22,7 +22,7 @@ import torch
 
 from r1lab import grpo
 from r1lab.data import countdown_dataset, load_eval
-from r1lab.grpo import GRPOSettings
+from r1lab.grpo_settings import GRPOSettings
 from r1lab.models import load, pick_device
 from r1lab.paths import REPO_ROOT, SHIPPED_MODELS_DIR
 from r1lab.rollouts import sample

@@ -38,7 +38,7 @@ from r1lab.experiments import (
     heldout_settings,
     start_checkpoint,
 )
-from r1lab.grpo import GRPOSettings
+from r1lab.grpo_settings import GRPOSettings
 from r1lab.heldout import measure
 from r1lab.models import SHIPPED_MODELS, load, load_shipped, shipped_card
 from r1lab.paths import SHIPPED_RUNS_DIR

@@ -17,10 +17,12 @@ from typing import Any
 
 from r1lab.config import RunConfig
 from r1lab.data import countdown_dataset, load_eval
-from r1lab.grpo import CHECKPOINT_FILE, GRPOResult, GRPOSettings, load_checkpoint
+from r1lab.grpo import GRPOResult
+from r1lab.grpo_settings import GRPOSettings
 from r1lab.heldout import evaluate, measure
 from r1lab.models import load, load_shipped, pick_device, set_seed, shipped_path
 from r1lab.paths import SHIPPED_RUNS_DIR
+from r1lab.resume import CHECKPOINT_FILE, load_checkpoint
 from r1lab.rewards import countdown_reward
 from r1lab.rollouts import user_text
 from r1lab.runlog import CONFIG_FILE, EVAL_FILE, METRICS_FILE, SAMPLES_FILE, Run

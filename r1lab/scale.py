@@ -39,7 +39,7 @@ from typing import Any
 
 from datasets import Dataset
 
-from r1lab.grpo import GRPOSettings
+from r1lab.grpo_settings import GRPOSettings
 from r1lab.models import CARD_FILE, load, pick_device
 from r1lab.rewards import countdown_reward
 from r1lab.rollouts import user_text

@@ -48,8 +48,9 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from r1lab.config import RunConfig
 from r1lab.data import countdown_dataset, load_eval
 from r1lab.experiments import TRAIN_PROMPTS, finished_run, run_once
-from r1lab.grpo import CHECKPOINT_FILE, GRPOSettings
+from r1lab.grpo_settings import GRPOSettings
 from r1lab.heldout import EVAL_SEED, correct_counts, evaluate, measure_with_samples
+from r1lab.resume import CHECKPOINT_FILE
 from r1lab.rollouts import Rollouts, user_text
 from r1lab.runlog import EVAL_FILE
 from r1lab.sft import SFTSettings

@@ -76,6 +76,7 @@ from r1lab.grpo import (
     RewardFn,
     StepOutputs,
     group_advantages,
+    grpo_loss,
     record_step,
     reward_setup,
     score_metrics,
@@ -84,7 +85,7 @@ from r1lab.grpo_settings import GRPOSettings
 from r1lab.models import pick_device, quiet_progress
 from r1lab.resume import CHECKPOINT_FILE, RESUMABLE_CHANGES, check_resumable
 from r1lab.rewards import completion_text, countdown_reward
-from r1lab.rollouts import ANSWER_CLOSE, user_text
+from r1lab.rollouts import ANSWER_CLOSE, completion_logprobs, user_text
 from r1lab.runlog import CONFIG_FILE, RunLog
 from r1lab.sft import _CHECKPOINTING
 from r1lab.storage import exclusive, read_json
@@ -321,6 +322,32 @@ def trl_loss(
         inputs["ref_per_token_logps"] = ref_logprobs
     trainer.current_gradient_accumulation_steps = 1  # what the training loop sets first
     return trainer._compute_loss(trainer.model, inputs)
+
+
+def both_losses(
+    model: PreTrainedModel,
+    trainer: GRPOTrainer,
+    ids: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
+    loss_mask: torch.Tensor,
+    advantages: torch.Tensor,
+    old_logprobs: torch.Tensor,
+    ref_logprobs: torch.Tensor | None,
+    settings: GRPOSettings,
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+    """Our loss (:func:`r1lab.grpo.grpo_loss`) and TRL's (:func:`trl_loss`) on one batch
+    (``ids``: prompt ids and mask, completion ids and mask) of ``model``, which ``trainer``
+    wraps, both with gradients; and our loss's statistics (clipped share, KL). The same
+    number from two implementations is the claim notebook 06 shows and the tests check."""
+    logprobs = completion_logprobs(model, *ids, settings.temperature)
+    ours, stats = grpo_loss(
+        logprobs, old_logprobs, advantages, loss_mask, ref_logprobs=ref_logprobs,
+        beta=settings.beta, epsilon_low=settings.epsilon_low,
+        epsilon_high=settings.epsilon_high, loss_type=settings.loss_type,
+        max_completion_length=settings.max_new_tokens,
+    )  # fmt: skip
+    reference = ref_logprobs if settings.needs_reference else None
+    theirs = trl_loss(trainer, *ids[:3], loss_mask, advantages, old_logprobs, reference)
+    return ours, theirs, stats
 
 
 # ---------------------------------------------------------------------------- logging

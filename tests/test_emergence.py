@@ -21,8 +21,10 @@ from r1lab.experiments import (
     emergence_run,
     emergence_study,
 )
-from r1lab.grpo import CHECKPOINT_FILE, GRPOSettings, train
+from r1lab.grpo import train
+from r1lab.grpo_settings import GRPOSettings
 from r1lab.models import load_shipped, shipped_card
+from r1lab.resume import CHECKPOINT_FILE
 from r1lab.runlog import load_run
 
 SHIPPED = SHIPPED_RUNS_DIR / EMERGENCE_DIR

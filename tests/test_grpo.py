@@ -402,7 +402,7 @@ def test_length_buckets_give_the_same_update(dataset):
 
 
 def test_learning_rate_warms_up_then_stays_or_decays_to_zero():
-    from r1lab.grpo import learning_rate_factor
+    from r1lab.grpo_settings import learning_rate_factor
 
     constant = GRPOSettings(steps=10, warmup_steps=2, lr_schedule="constant")
     assert [learning_rate_factor(i, constant) for i in range(4)] == [0.5, 1.0, 1.0, 1.0]

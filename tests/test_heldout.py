@@ -7,7 +7,7 @@ import pytest
 from r1lab.data import load_eval
 from r1lab.display import format_score
 from r1lab.experiments import before_after_rows, heldout_settings, load_emergence
-from r1lab.grpo import GRPOSettings
+from r1lab.grpo_settings import GRPOSettings
 from r1lab.heldout import (
     EVAL_SEED,
     correct_counts,

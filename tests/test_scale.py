@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from r1lab import scale
-from r1lab.grpo import GRPOSettings
+from r1lab.grpo_settings import GRPOSettings
 from r1lab.paths import SHIPPED_MODELS_DIR
 from r1lab.rewards import countdown_reward
 from r1lab.runlog import load_run

@@ -23,9 +23,11 @@ from r1lab.experiments import (
     emergence_study,
     grpo_from_sft,
 )
-from r1lab.grpo import CHECKPOINT_FILE, GRPOSettings, train
+from r1lab.grpo import train
+from r1lab.grpo_settings import GRPOSettings
 from r1lab.models import load, load_shipped
 from r1lab.paths import SHIPPED_MODELS_DIR, SHIPPED_RUNS_DIR
+from r1lab.resume import CHECKPOINT_FILE
 from r1lab.runlog import EVAL_FILE, load_run
 from r1lab.storage import (
     LOCK_FILE,

@@ -12,10 +12,12 @@ import torch
 from r1lab.config import RunConfig
 from r1lab.data import countdown_dataset, load_eval
 from r1lab.experiments import TRAIN_PROMPTS
-from r1lab.grpo import CHECKPOINT_FILE, GRPOSettings, step_advantages, train
+from r1lab.grpo import step_advantages, train
+from r1lab.grpo_settings import GRPOSettings
 from r1lab.heldout import distinct_correct
 from r1lab.models import load_shipped
 from r1lab.paths import SHIPPED_RUNS_DIR
+from r1lab.resume import CHECKPOINT_FILE
 from r1lab.rewards import countdown_reward
 from r1lab.runlog import EVAL_FILE, load_run
 from r1lab.storage import FinishedRunError

@@ -9,7 +9,8 @@ import torch
 
 from r1lab import grpo, trl_grpo
 from r1lab.data import countdown_dataset
-from r1lab.grpo import GRPOSettings, group_advantages, grpo_loss, zero_std_groups
+from r1lab.grpo import group_advantages, zero_std_groups
+from r1lab.grpo_settings import GRPOSettings
 from r1lab.models import create_model, load, save
 from r1lab.rewards import completion_text, countdown_reward
 from r1lab.rollouts import ANSWER_CLOSE, completion_logprobs
@@ -80,19 +81,11 @@ def test_our_loss_equals_trl_loss_on_the_same_batch(tokenizer, tmp_path, loss_ty
         ref = completion_logprobs(reference, *ids, t)
 
     model.train()
-    logprobs = completion_logprobs(model, *ids, t)
-    ours, stats = grpo_loss(
-        logprobs, old, advantages, loss_mask, ref_logprobs=ref, beta=settings.beta,
-        epsilon_low=settings.epsilon_low, epsilon_high=settings.epsilon_high,
-        loss_type=loss_type, max_completion_length=settings.max_new_tokens,
-    )  # fmt: skip
+    ours, theirs, stats = trl_grpo.both_losses(
+        model, trainer, ids, loss_mask, advantages, old, ref, settings
+    )
     assert stats["clip_ratio"] > 0.1  # the clip is exercised, not just the ratio
     assert (stats["kl"] > 0) == (settings.beta > 0)
-
-    theirs = trl_grpo.trl_loss(
-        trainer, prompt_ids, prompt_mask, completion_ids, loss_mask, advantages, old,
-        ref if settings.beta > 0 else None,
-    )  # fmt: skip
 
     assert abs(float(ours) - float(theirs)) < 1e-5, (float(ours), float(theirs))
     params = [p for p in model.parameters() if p.requires_grad]

@@ -122,7 +122,7 @@ def test_rollout_panel_passes_prompt_temperature_and_top_p():
 
 
 def test_grpo_panel_passes_every_knob_and_explains_a_bad_one(capsys):
-    from r1lab.grpo import GRPOSettings
+    from r1lab.grpo_settings import GRPOSettings
     from r1lab.widgets import grpo_panel
 
     calls = []
