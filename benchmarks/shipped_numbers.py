@@ -36,11 +36,11 @@ from r1lab.experiments import (
     emergence_dir,
     grpo_from_sft,
     heldout_settings,
-    start_checkpoint,
+    start_model,
 )
 from r1lab.grpo_settings import GRPOSettings
 from r1lab.heldout import measure
-from r1lab.models import SHIPPED_MODELS, load, load_shipped, shipped_card
+from r1lab.models import SHIPPED_MODELS, load_shipped, shipped_card
 from r1lab.paths import SHIPPED_RUNS_DIR
 from r1lab.runlog import load_run
 from r1lab.storage import read_json
@@ -131,7 +131,7 @@ def check_emergence() -> bool:
             start = time.perf_counter()
             summary = read_json(path / "eval.json")
             arm, w = summary["arm"], get_world(world)
-            model, tokenizer = load(start_checkpoint(w, arm), device="cpu")
+            model, tokenizer = load_shipped(start_model(w, arm), device="cpu")
             settings = GRPOSettings(**{**GRPOSettings().to_dict(), **summary["settings"]})
             rows = list(load_eval(w.eval_name, summary["eval_problems"], chat=True))
             now = measure(model, tokenizer, rows, **heldout_settings(settings, w), behaviors=True)

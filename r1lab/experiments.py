@@ -20,7 +20,7 @@ from r1lab.data import countdown_dataset, load_eval
 from r1lab.grpo import GRPOResult
 from r1lab.grpo_settings import GRPOSettings
 from r1lab.heldout import evaluate, measure
-from r1lab.models import load, load_shipped, pick_device, set_seed, shipped_path
+from r1lab.models import load_shipped, pick_device, set_seed
 from r1lab.paths import SHIPPED_RUNS_DIR
 from r1lab.resume import CHECKPOINT_FILE, load_checkpoint
 from r1lab.rewards import countdown_reward
@@ -40,6 +40,8 @@ from r1lab.worlds import World, get_world
 
 TRAIN_PROMPTS = 1800  # the RL prompts: (nearly) the whole training split
 TRAINERS = ("r1lab", "trl")
+EVAL_SAMPLES = 8  # samples per held-out problem before and after a run
+SEARCH_EVAL_SAMPLES = 16  # ... in the search world: does RL narrow what the model can find?
 # What a run folder holds; replacing a finished run (overwrite=True) removes these first.
 RUN_FILES = (EVAL_FILE, CONFIG_FILE, METRICS_FILE, SAMPLES_FILE, CHECKPOINT_FILE,
              "watch.jsonl", "heldout.jsonl")  # fmt: skip
@@ -118,7 +120,7 @@ def heldout_settings(settings: GRPOSettings, world: World | None = None) -> dict
     and pass@N from N samples per problem; in the search world N = 16 (does RL narrow
     what the model can find?) with the search rates and the share cut off."""
     search = world is not None and world.name != "countdown"
-    n = SEARCH_EVAL_SAMPLES if search else 8
+    n = SEARCH_EVAL_SAMPLES if search else EVAL_SAMPLES
     return dict(
         temperature=settings.temperature, max_new_tokens=settings.max_new_tokens,
         num_samples=n, ks=(1, n), search=search, truncated=search,
@@ -253,7 +255,6 @@ STARTS = {"sft": "sft", "r1zero": "base"}
 # The search world's study: its own folder, more training prompts (its split is larger).
 SEARCH_EMERGENCE_DIR = "emergence-search"
 SEARCH_TRAIN_PROMPTS = 4000
-SEARCH_EVAL_SAMPLES = 16  # samples per held-out problem before and after
 
 
 def emergence_dir(world: str | World) -> str:
@@ -261,9 +262,9 @@ def emergence_dir(world: str | World) -> str:
     return EMERGENCE_DIR if get_world(world).name == "countdown" else SEARCH_EMERGENCE_DIR
 
 
-def start_checkpoint(world: World, arm: str) -> Path:
-    """The shipped model an arm starts from, in ``world``."""
-    return shipped_path(world.sft_dir if STARTS[arm] == "sft" else world.base_dir)
+def start_model(world: World, arm: str) -> str:
+    """The name of the shipped model an arm starts from, in ``world``."""
+    return world.sft_dir if STARTS[arm] == "sft" else world.base_dir
 
 
 WATCH_FILE = "watch.jsonl"
@@ -427,7 +428,7 @@ def _emergence_run(
 
     set_seed(cfg.seed)
     device = pick_device(cfg.device)
-    model, tokenizer = load(start_checkpoint(world, arm), device=str(device))
+    model, tokenizer = load_shipped(start_model(world, arm), device=str(device))
     rows = list(load_eval(world.eval_name, cfg.n_eval, chat=True))
     how = heldout_settings(settings, world)
     before = measure(model, tokenizer, rows, **how, behaviors=True)
