@@ -21,8 +21,9 @@ from pathlib import Path
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from r1lab.config import RunConfig
 from r1lab.data import load_eval
-from r1lab.heldout import EVAL_SEED, measure_with_samples
+from r1lab.heldout import EVAL_SAMPLES, EVAL_SEED, measure_with_samples
 from r1lab.models import CARD_FILE, count_parameters, load, pick_device, save
 from r1lab.paths import SHIPPED_MODELS_DIR
 from r1lab.pretrain import PretrainConfig, pretrain
@@ -38,9 +39,9 @@ class EvalSettings:
     """How the cards' numbers are measured: on the held-out Countdown file."""
 
     n_problems: int = 200
-    num_samples: int = 8
-    temperature: float = 1.0
-    max_new_tokens: int = 96
+    num_samples: int = EVAL_SAMPLES
+    temperature: float = RunConfig.temperature
+    max_new_tokens: int = RunConfig.max_new_tokens
     seed: int = EVAL_SEED
     probes: int = 200
     world: str = "countdown"  # whose held-out file, probes and grammar

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from r1lab.config import RunConfig
 from r1lab.display import CELL_STYLE
 from r1lab.runlog import window_mean
 
@@ -483,7 +484,11 @@ def all_claims(evidence: dict[str, Any], throughput: dict[str, float]) -> list[C
 
 
 def measure_throughput(
-    model, tokenizer, rows: Sequence[dict], num_samples: int = 4, max_new_tokens: int = 96
+    model,
+    tokenizer,
+    rows: Sequence[dict],
+    num_samples: int = 4,
+    max_new_tokens: int = RunConfig.max_new_tokens,
 ) -> dict[str, float]:
     """Completions per second of sampling ``num_samples`` per problem with ``model``, and
     of scoring the same completions with the program verifier (repeated until it has run

@@ -19,7 +19,7 @@ from r1lab.config import RunConfig
 from r1lab.data import countdown_dataset, load_eval
 from r1lab.grpo import GRPOResult
 from r1lab.grpo_settings import GRPOSettings
-from r1lab.heldout import evaluate, measure
+from r1lab.heldout import EVAL_SAMPLES, evaluate, measure
 from r1lab.models import load_shipped, pick_device, set_seed
 from r1lab.paths import SHIPPED_RUNS_DIR
 from r1lab.resume import CHECKPOINT_FILE, load_checkpoint
@@ -40,7 +40,6 @@ from r1lab.worlds import World, get_world
 
 TRAIN_PROMPTS = 1800  # the RL prompts: (nearly) the whole training split
 TRAINERS = ("r1lab", "trl")
-EVAL_SAMPLES = 8  # samples per held-out problem before and after a run
 SEARCH_EVAL_SAMPLES = 16  # ... in the search world: does RL narrow what the model can find?
 # What a run folder holds; replacing a finished run (overwrite=True) removes these first.
 RUN_FILES = (EVAL_FILE, CONFIG_FILE, METRICS_FILE, SAMPLES_FILE, CHECKPOINT_FILE,

@@ -29,19 +29,20 @@ LR_SCHEDULES = ("constant", "linear")
 
 @dataclass(frozen=True)
 class GRPOSettings:
-    """Every knob of a GRPO run. :meth:`from_run_config` fills the budget from a profile."""
+    """Every knob of a GRPO run. :meth:`from_run_config` fills the budget from a profile;
+    the defaults are the lesson profile's (:class:`~r1lab.config.RunConfig`'s own)."""
 
-    steps: int = 400
-    prompts_per_step: int = 16
-    num_generations: int = 8  # G: completions per prompt
-    max_new_tokens: int = 96
-    temperature: float = 1.0
-    top_p: float = 1.0
-    learning_rate: float = 2e-4
+    steps: int = RunConfig.rl_steps
+    prompts_per_step: int = RunConfig.prompts_per_step
+    num_generations: int = RunConfig.num_generations  # G: completions per prompt
+    max_new_tokens: int = RunConfig.max_new_tokens
+    temperature: float = RunConfig.temperature
+    top_p: float = RunConfig.top_p
+    learning_rate: float = RunConfig.learning_rate
     warmup_steps: int = 10
     lr_schedule: str = "linear"  # after the warm-up: linear (decay to 0) | constant
     max_grad_norm: float = 1.0
-    beta: float = 0.0  # weight of the KL penalty to the reference model
+    beta: float = RunConfig.beta  # weight of the KL penalty to the reference model
     epsilon_low: float = 0.2  # ratio clipped below at 1 - epsilon_low
     epsilon_high: float = 0.2  # ... and above at 1 + epsilon_high
     loss_type: str = "dapo"  # grpo | dr_grpo | dapo

@@ -35,11 +35,13 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from r1lab.behaviors import data_rates, search_rates
+from r1lab.config import RunConfig
 from r1lab.grpo import k3_kl
 from r1lab.rewards import countdown_reward, format_reward, parse_completion
 from r1lab.rollouts import Rollouts, check_positive_int, completion_logprobs, sample
 
 EVAL_SEED = 0  # the seed of every held-out measurement
+EVAL_SAMPLES = 8  # samples per held-out problem: the cards, and r1lab grpo before and after
 RewardFn = Callable[..., list[float]]
 
 
@@ -123,10 +125,10 @@ def evaluate(
     tokenizer: PreTrainedTokenizerBase,
     problems_or_rows: Iterable[Any],
     *,
-    num_samples: int = 8,
-    temperature: float = 1.0,
-    top_p: float = 1.0,
-    max_new_tokens: int = 96,
+    num_samples: int = EVAL_SAMPLES,
+    temperature: float = RunConfig.temperature,
+    top_p: float = RunConfig.top_p,
+    max_new_tokens: int = RunConfig.max_new_tokens,
     seed: int = EVAL_SEED,
     ks: Sequence[int] | None = None,
     batch_size: int = 64,
@@ -187,7 +189,7 @@ def greedy_accuracy(
     tokenizer: PreTrainedTokenizerBase,
     problems_or_rows: Iterable[Any],
     *,
-    max_new_tokens: int = 96,
+    max_new_tokens: int = RunConfig.max_new_tokens,
     batch_size: int = 64,
     reward_fn: RewardFn = countdown_reward,
     progress: bool = False,
@@ -256,9 +258,9 @@ def measure_with_samples(
     tokenizer: PreTrainedTokenizerBase,
     rows: Sequence[dict],
     *,
-    num_samples: int = 8,
-    temperature: float = 1.0,
-    max_new_tokens: int = 96,
+    num_samples: int = EVAL_SAMPLES,
+    temperature: float = RunConfig.temperature,
+    max_new_tokens: int = RunConfig.max_new_tokens,
     ks: Sequence[int] | None = None,
     seed: int = EVAL_SEED,
     batch_size: int = 64,

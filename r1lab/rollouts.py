@@ -22,6 +22,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
+from r1lab.config import RunConfig
 from r1lab.tokenizer import check_text
 
 ANSWER_CLOSE = "</answer>"
@@ -83,10 +84,10 @@ def sample(
     tokenizer: PreTrainedTokenizerBase,
     prompts: Sequence[Prompt],
     *,
-    num_generations: int = 8,
-    max_new_tokens: int = 96,
-    temperature: float = 1.0,
-    top_p: float = 1.0,
+    num_generations: int = RunConfig.num_generations,
+    max_new_tokens: int = RunConfig.max_new_tokens,
+    temperature: float = RunConfig.temperature,
+    top_p: float = RunConfig.top_p,
     seed: int = 0,
     stop_at_answer: bool = True,
     batch_size: int = 64,

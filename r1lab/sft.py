@@ -18,6 +18,7 @@ from datasets import Dataset, concatenate_datasets
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
 from transformers.trainer_callback import PrinterCallback
 
+from r1lab.config import RunConfig
 from r1lab.data import countdown_trace_dataset
 from r1lab.models import pick_device, quiet_progress
 from r1lab.tasks.countdown import RETRY_RATE, CountdownSpec
@@ -58,10 +59,11 @@ class SFTPhase:
 
 @dataclass(frozen=True)
 class SFTSettings:
-    """The cold start's budget and data. The defaults build the shipped SFT model."""
+    """The cold start's budget and data. The defaults build the shipped SFT model (the
+    lesson profile's budget, :class:`~r1lab.config.RunConfig`)."""
 
-    examples: int = 800
-    epochs: int = 10
+    examples: int = RunConfig.sft_examples
+    epochs: int = RunConfig.sft_epochs
     retry_rate: float = RETRY_RATE  # share of traces that show a wrong attempt, "wait", a retry
     max_attempts: int = 3
     learning_rate: float = 1e-3

@@ -220,9 +220,9 @@ def sweep_scores(
     tokenizer: PreTrainedTokenizerBase,
     rows: list[dict],
     *,
-    num_samples: int = 16,
-    max_new_tokens: int = 96,
-    temperature: float = 1.0,
+    num_samples: int = RunConfig.sweep_samples,
+    max_new_tokens: int = RunConfig.max_new_tokens,
+    temperature: float = RunConfig.temperature,
     start_model: PreTrainedModel | None = None,
 ) -> dict[str, Any]:
     """Everything the sweep measures on the held-out ``rows`` (:func:`r1lab.heldout.measure`):

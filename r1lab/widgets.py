@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import ipywidgets as w
 
+from r1lab.config import RunConfig
 from r1lab.display import html_table, html_verdict
 from r1lab.plots import overlay_curves, svg_markup
 from r1lab.rewards import check_countdown, countdown_reward, format_reward
@@ -460,11 +461,11 @@ def rollout_panel(
 
 def grpo_panel(
     run: Callable[..., PanelResult | None],
-    num_generations: int = 8,
-    beta: float = 0.0,
+    num_generations: int = RunConfig.num_generations,
+    beta: float = RunConfig.beta,
     epsilon: float = 0.2,
-    learning_rate: float = 2e-4,
-    temperature: float = 1.0,
+    learning_rate: float = RunConfig.learning_rate,
+    temperature: float = RunConfig.temperature,
     steps: int = 40,
     *,
     baseline: PanelRun | None = None,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from r1lab.config import RunConfig
 from r1lab.tasks.countdown import CountdownSpec
 
 
@@ -37,7 +38,7 @@ class World:
     search_rate: float = 0.0  # search style: share of cold-start traces that search
     # search style: how many items a search tries before it gives up (drawn per trace)
     patience: tuple[int, int] = (2, 10)
-    max_new_tokens: int = 96  # completion budget for RL and held-out sampling
+    max_new_tokens: int = RunConfig.max_new_tokens  # completion budget: RL, held-out sampling
     max_positions: int = 512  # the model's context (positions) when pretrained
 
     def __post_init__(self) -> None:
