@@ -144,12 +144,7 @@ def evaluate_checkpoint(
         temperature=settings.temperature, max_new_tokens=settings.max_new_tokens,
         seed=settings.seed, truncated=True, search=compare, progress=progress,
     )  # fmt: skip
-    result = {
-        "num_problems": sampled.num_problems,
-        "num_samples": sampled.num_samples,
-        "temperature": sampled.temperature,
-        **scores,
-    }
+    result = {**sampled.to_dict(), **scores}  # what was sampled, then every score
     result["probe_arithmetic"] = arithmetic_accuracy(
         model, tokenizer, settings.probes, spec=spec
     ).accuracy

@@ -13,12 +13,17 @@ from r1lab.rewards import Verdict
 CELL_STYLE = "padding:2px 10px;text-align:left;border-bottom:1px solid #ddd"
 
 
+def is_share(key: str) -> bool:
+    """Whether a metric is a share, shown as a percentage: pass@k, rates and accuracies."""
+    return key.startswith("pass@") or key.endswith(("rate", "accuracy"))
+
+
 def format_score(key: str, value: float | None) -> str:
-    """A held-out score or per-step metric as a table shows it: lengths and attempts as
-    numbers, everything else (rates, accuracies, pass@k) as a percentage; – when absent."""
+    """A held-out score or per-step metric as a table shows it: shares as percentages,
+    the rest (lengths, attempts) as numbers; – when absent."""
     if value is None:
         return "–"
-    return f"{value:.1f}" if "length" in key or key == "attempts" else f"{value:.1%}"
+    return f"{value:.1%}" if is_share(key) else f"{value:.1f}"
 
 
 def html_table(

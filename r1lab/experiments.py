@@ -17,6 +17,7 @@ from typing import Any
 
 from r1lab.config import RunConfig
 from r1lab.data import countdown_dataset, load_eval
+from r1lab.display import format_score
 from r1lab.grpo import GRPOResult
 from r1lab.grpo_settings import GRPOSettings
 from r1lab.heldout import EVAL_SAMPLES, evaluate, measure
@@ -25,7 +26,15 @@ from r1lab.paths import SHIPPED_RUNS_DIR
 from r1lab.resume import CHECKPOINT_FILE, load_checkpoint
 from r1lab.rewards import countdown_reward
 from r1lab.rollouts import user_text
-from r1lab.runlog import CONFIG_FILE, EVAL_FILE, METRICS_FILE, SAMPLES_FILE, Run
+from r1lab.runlog import (
+    CONFIG_FILE,
+    EVAL_FILE,
+    METRICS_FILE,
+    SAMPLES_FILE,
+    Run,
+    load_run,
+    mean_of,
+)
 from r1lab.storage import (
     CorruptFileError,
     FinishedRunError,
@@ -42,8 +51,10 @@ TRAIN_PROMPTS = 1800  # the RL prompts: (nearly) the whole training split
 TRAINERS = ("r1lab", "trl")
 SEARCH_EVAL_SAMPLES = 16  # ... in the search world: does RL narrow what the model can find?
 # What a run folder holds; replacing a finished run (overwrite=True) removes these first.
+WATCH_FILE = "watch.jsonl"  # emergence runs: greedy completions of a few held-out problems
+HELDOUT_FILE = "heldout.jsonl"  # emergence runs: held-out scores during training
 RUN_FILES = (EVAL_FILE, CONFIG_FILE, METRICS_FILE, SAMPLES_FILE, CHECKPOINT_FILE,
-             "watch.jsonl", "heldout.jsonl")  # fmt: skip
+             WATCH_FILE, HELDOUT_FILE)  # fmt: skip
 # ... and these folders: TRL's checkpoints and reference copy (r1lab.trl_grpo.TRL_DIR,
 # REFERENCE_DIR), which a new TRL run would otherwise resume from, and the per-process
 # traces of r1lab scale (r1lab.scale.TRACE_DIR).
@@ -134,8 +145,6 @@ def load_shipped_run(
     ``eval.json`` summary (held-out scores ``before`` and ``after``). For a classroom on a
     shared server, what a notebook shows instead of training. The shipped runs keep no
     weights: ``last_rollouts`` is None, and the scores after training come from the summary."""
-    from r1lab.runlog import load_run
-
     if trainer not in TRAINERS:
         raise ValueError(f"trainer must be one of {', '.join(TRAINERS)} (got {trainer!r})")
     root = Path(root) if root is not None else SHIPPED_RUNS_DIR / "grpo"
@@ -147,10 +156,9 @@ def load_shipped_run(
             f"{', '.join(shipped) or 'none'} (make one with `r1lab grpo --trainer {trainer} "
             f"--profile {profile} --seed {seed}`)"
         )
-    summary = read_json(run_dir / EVAL_FILE, remedy="restore it from the repository")
-    metrics = load_run(run_dir).metrics
-    skipped = int(metrics[-1].get("skipped_steps", 0)) if metrics else 0
-    return GRPOResult(metrics, None, skipped, 0, run_dir), summary
+    run = load_run(run_dir, remedy="restore it from the repository")
+    skipped = int(run.metrics[-1].get("skipped_steps", 0)) if run.metrics else 0
+    return GRPOResult(run.metrics, None, skipped, 0, run_dir), run.summary
 
 
 def grpo_from_sft(
@@ -266,9 +274,7 @@ def start_model(world: World, arm: str) -> str:
     return world.sft_dir if STARTS[arm] == "sft" else world.base_dir
 
 
-WATCH_FILE = "watch.jsonl"
 WATCH_PROMPTS = 6  # held-out problems whose greedy completion is logged as training goes
-HELDOUT_FILE = "heldout.jsonl"
 HELDOUT_EVERY = 100  # steps between held-out measurements during an emergence run
 HELDOUT_SAMPLES = 4  # samples per held-out problem for those measurements
 
@@ -280,8 +286,6 @@ def emergence_run_dir(root: str | Path, arm: str, seed: int) -> Path:
 def load_emergence(world: str | World, root: str | Path | None = None) -> dict[str, list[Run]]:
     """A world's emergence study, ``{arm: [run of each seed]}`` (finished runs, with their
     ``eval.json`` as ``summary``): the shipped one in ``data/runs``, or the one in ``root``."""
-    from r1lab.runlog import load_run
-
     folder = Path(root) if root is not None else SHIPPED_RUNS_DIR / emergence_dir(world)
     return {
         arm: [load_run(p) for p in sorted(folder.glob(f"{arm}-seed*")) if (p / EVAL_FILE).exists()]
@@ -292,8 +296,6 @@ def load_emergence(world: str | World, root: str | Path | None = None) -> dict[s
 def before_after_rows(runs: Sequence[Run], keys: Sequence[str]) -> list[list[str]]:
     """A table row per run: each held-out score before → after training (its ``eval.json``),
     then a row of their means over the runs."""
-    from r1lab.display import format_score
-    from r1lab.runlog import mean_of
 
     def cell(key: str, before: float | None, after: float | None) -> str:
         return f"{format_score(key, before)} → {format_score(key, after)}"

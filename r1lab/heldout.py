@@ -36,7 +36,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from r1lab.behaviors import data_rates, search_rates
 from r1lab.config import RunConfig
-from r1lab.grpo import k3_kl
+from r1lab.grpo import CORRECT, k3_kl
 from r1lab.rewards import countdown_reward, format_reward, parse_completion
 from r1lab.rollouts import Rollouts, check_positive_int, completion_logprobs, sample
 
@@ -170,10 +170,9 @@ def evaluate(
     rewards = [float(r) for r in reward_fn(rollouts.texts, **columns)]
     formats = format_reward(rollouts.texts)
     grouped = rollouts.groups(rewards)
-    correct = [sum(r >= 1.0 for r in group) for group in grouped]
     return EvalResult(
         format_rate=sum(formats) / len(formats),
-        pass_at=pass_at_k_curve(correct, num_samples, ks),
+        pass_at=pass_at_k_curve(correct_counts(grouped), num_samples, ks),
         mean_length=rollouts.lengths.float().mean().item(),
         truncated_rate=rollouts.truncated.float().mean().item(),
         texts=rollouts.groups(),
@@ -294,7 +293,7 @@ def measure_with_samples(
     per_text = [row for row in rows for _ in range(num_samples)]
     if distinct:
         found = [
-            distinct_correct(group, [r >= 1.0 for r in rewards])
+            distinct_correct(group, [r >= CORRECT for r in rewards])
             for group, rewards in zip(sampled.texts, sampled.rewards, strict=True)
         ]
         solved = [d for d in found if d > 0]
@@ -316,9 +315,9 @@ def measure(
     return measure_with_samples(model, tokenizer, rows, **options)[0]
 
 
-def correct_counts(sampled: EvalResult) -> list[int]:
-    """Correct samples per problem."""
-    return [sum(r >= 1.0 for r in group) for group in sampled.rewards]
+def correct_counts(rewards: Sequence[Sequence[float]]) -> list[int]:
+    """Correct samples per problem, from each problem's rewards (``EvalResult.rewards``)."""
+    return [sum(r >= CORRECT for r in group) for group in rewards]
 
 
 # ---------------------------------------------------------------------------- rows

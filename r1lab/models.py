@@ -25,6 +25,7 @@ from transformers import set_seed as _hf_set_seed
 from r1lab.paths import SHIPPED_MODELS_DIR
 from r1lab.storage import CorruptFileError, read_json, sha256_file
 from r1lab.tokenizer import build_tokenizer, check_text
+from r1lab.worlds import WORLDS
 
 # hidden size, MLP width, layers, heads. "tiny" is ~1 M parameters, "small" ~5 M.
 PRESETS: dict[str, dict[str, int]] = {
@@ -43,7 +44,8 @@ PRESETS: dict[str, dict[str, int]] = {
 }
 DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu")
 CARD_FILE = "card.json"  # what a shipped model was built with and its weights' SHA-256
-SHIPPED_MODELS = ("base", "sft", "search-base", "search-sft")  # in data/checkpoints
+# In data/checkpoints: each world's base model and cold start (base, sft, search-base, …).
+SHIPPED_MODELS = tuple(name for w in WORLDS.values() for name in (w.base_dir, w.sft_dir))
 
 
 def set_seed(seed: int) -> None:

@@ -79,8 +79,9 @@ class Run:
         return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
-def load_run(run_dir: str | Path) -> Run:
-    """Read ``config.json``, ``metrics.jsonl``, ``samples.jsonl`` and ``eval.json`` of one run."""
+def load_run(run_dir: str | Path, remedy: str = "") -> Run:
+    """Read ``config.json``, ``metrics.jsonl``, ``samples.jsonl`` and ``eval.json`` of one
+    run; ``remedy`` says what to do about a JSON file that does not parse."""
     path = Path(run_dir)
     if not (path / METRICS_FILE).exists():
         raise FileNotFoundError(
@@ -88,8 +89,8 @@ def load_run(run_dir: str | Path) -> Run:
             f"(runs are written by r1lab.grpo.train and r1lab.trl_grpo.train with run_dir=...)"
         )
     config_path, summary_path = path / CONFIG_FILE, path / EVAL_FILE
-    config = read_json(config_path) if config_path.exists() else {}
-    summary = read_json(summary_path) if summary_path.exists() else {}
+    config = read_json(config_path, remedy) if config_path.exists() else {}
+    summary = read_json(summary_path, remedy) if summary_path.exists() else {}
     return Run(
         path.name,
         path,

@@ -47,12 +47,14 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from r1lab.config import RunConfig
 from r1lab.data import countdown_dataset, load_eval
+from r1lab.display import is_share
 from r1lab.experiments import TRAIN_PROMPTS, finished_run, run_once
+from r1lab.grpo import CORRECT
 from r1lab.grpo_settings import GRPOSettings
 from r1lab.heldout import EVAL_SEED, correct_counts, evaluate, measure_with_samples
 from r1lab.resume import CHECKPOINT_FILE
 from r1lab.rollouts import Rollouts, user_text
-from r1lab.runlog import EVAL_FILE
+from r1lab.runlog import EVAL_FILE, load_run
 from r1lab.sft import SFTSettings
 from r1lab.storage import (
     CorruptFileError,
@@ -235,10 +237,10 @@ def sweep_scores(
         temperature=temperature, batch_size=128, distinct=True, behaviors=True,
         start_model=start_model,
     )  # fmt: skip
-    scores["correct_counts"] = correct_counts(sampled)
+    scores["correct_counts"] = correct_counts(sampled.rewards)
     scores["shown"] = [
         {"prompt": user_text(row["prompt"]), "numbers": row["numbers"], "target": row["target"],
-         "completions": texts[:2], "correct": [r >= 1.0 for r in rewards[:2]]}
+         "completions": texts[:2], "correct": [r >= CORRECT for r in rewards[:2]]}
         for row, texts, rewards in zip(
             rows[:SHOWN_PROBLEMS], sampled.texts, sampled.rewards, strict=False
         )
@@ -317,7 +319,7 @@ def start_scores(
             model, tokenizer, rows, num_samples=n, temperature=cfg.temperature,
             max_new_tokens=cfg.max_new_tokens, seed=EVAL_SEED + i, batch_size=128,
         )  # fmt: skip
-        resampled.append(correct_counts(again))
+        resampled.append(correct_counts(again.rewards))
     summary = {"start": start, **want, "scores": scores, "resampled": resampled}
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json(path, summary, indent=None)
@@ -565,8 +567,6 @@ def load_sweep(root: str | Path) -> dict[str, Any]:
     """A sweep folder as ``{"starts": {start: scores}, "runs": {arm: {seed: summary}}}``
     (finished runs only, arms in the course's order), with each run's per-step metrics
     under ``"metrics"`` and its logged training samples under ``"samples"``."""
-    from r1lab.runlog import load_run
-
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"no sweep at {root}: run `r1lab sweep` to make one")
@@ -576,9 +576,8 @@ def load_sweep(root: str | Path) -> dict[str, Any]:
         starts[saved["start"]] = {**saved["scores"], "resampled": saved.get("resampled", [])}
     runs: dict[str, dict[int, dict[str, Any]]] = {}
     for path in sorted(root.glob(f"*/{EVAL_FILE}")):
-        summary = read_json(path, remedy="run the sweep again to rebuild it")
-        run = load_run(path.parent)
-        summary["metrics"], summary["samples"] = run.metrics, run.samples
+        run = load_run(path.parent, remedy="run the sweep again to rebuild it")
+        summary = {**run.summary, "metrics": run.metrics, "samples": run.samples}
         runs.setdefault(summary["arm"], {})[summary["seed"]] = summary
     order = list(ARMS)  # the course's order of the arms, not their folders' alphabetical one
     ranked = sorted(runs, key=lambda a: (order.index(a) if a in order else len(order), a))
@@ -647,7 +646,7 @@ def summary_rows(
         row = [label(arm)]
         for key in keys:
             mean, low, high = spread(arm_values(sweep, arm, key))
-            if key.startswith("pass@") or key.endswith("rate") or key == "greedy_accuracy":
+            if is_share(key):
                 row.append(f"{mean:.1%} ({low:.1%}–{high:.1%})")
             else:
                 row.append(f"{mean:.3g} ({low:.3g}–{high:.3g})")

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from r1lab.data import load_eval
-from r1lab.display import format_score
+from r1lab.display import format_score, is_share
 from r1lab.experiments import before_after_rows, heldout_settings, load_emergence
 from r1lab.grpo_settings import GRPOSettings
 from r1lab.heldout import (
@@ -52,7 +52,7 @@ def test_measure_is_its_parts_under_one_set_of_names(sft, rows):
     assert scores["truncated_rate"] == again.truncated_rate
     assert "retry_rate" in scores and "effective_retry_rate" in scores
     assert scores["kl_to_start"] == pytest.approx(0.0, abs=1e-5)  # the model against itself
-    assert correct_counts(sampled) == [sum(r >= 1 for r in g) for g in again.rewards]
+    assert correct_counts(sampled.rewards) == [sum(r >= 1 for r in g) for g in again.rewards]
     # no other spelling of the same metric
     assert not {"greedy", "format", "format_reward"} & set(scores)
 
@@ -94,6 +94,9 @@ def test_scores_format_and_window_means():
         format_score("mean_length", 286.94) == "286.9" and format_score("attempts", 2.33) == "2.3"
     )
     assert format_score("pass@1", 0.4343) == "43.4%" and format_score("x", None) == "–"
+    shares = [k for k in ("greedy_accuracy", "retry_rate", "pass@16", "kl_to_start", "attempts")
+              if is_share(k)]  # fmt: skip
+    assert shares == ["greedy_accuracy", "retry_rate", "pass@16"]
     assert mean_of([0.5, None, 1.0]) == 0.75 and mean_of([None]) is None
     metrics = [{"step": i, "r": float(i)} for i in range(1, 11)] + [{"step": 11, "r": None}]
     assert window_mean(metrics, "r", first=True, n=2) == 1.5
