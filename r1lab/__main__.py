@@ -2,6 +2,10 @@
 
 import sys
 
-from r1lab.cli import main
+from r1lab.lifeline import watch_launcher
+
+watch_launcher()  # a worker of `accelerate launch`: before the slow imports, see its launcher
+
+from r1lab.cli import main  # noqa: E402
 
 sys.exit(main())

@@ -162,6 +162,16 @@ def weights_digest(path: str | Path) -> str:
     return sha256_file(Path(path) / "model.safetensors")
 
 
+def files_digests(path: str | Path) -> dict[str, str]:
+    """SHA-256 of every file of a saved model but its card: ties the card to the whole
+    folder, config and tokenizer included (:func:`r1lab.models.check_files`)."""
+    return {
+        p.name: sha256_file(p)
+        for p in sorted(Path(path).iterdir())
+        if p.is_file() and p.name != CARD_FILE and not p.name.startswith(".")
+    }
+
+
 def check_targets(name: str, evaluation: dict) -> list[dict]:
     return [{"target": what, "met": bool(test(evaluation))} for what, test in TARGETS[name]]
 
@@ -247,6 +257,7 @@ def build_base(
         data={"pretraining_documents": settings.pretrain.corpus_docs},
         wall_time_s=round(time.perf_counter() - t0, 1),
         weights_sha256=weights_digest(out),
+        files_sha256=files_digests(out),
     )
     write_card(out, card)
     # The state only serves an interrupted run; the next build starts from nothing.
@@ -282,6 +293,7 @@ def build_sft(
         base=Path(base).name,  # the sibling directory it was fine-tuned from
         wall_time_s=round(time.perf_counter() - t0, 1),
         weights_sha256=weights_digest(out),
+        files_sha256=files_digests(out),
     )
     write_card(out, card)
     return card

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,8 @@ from r1lab.course import LANGUAGES
 
 # Commands whose interrupted runs continue where they stopped when started again.
 RESUMABLE = ("grpo", "emergence", "sweep", "scale")
+# Flags whose RunConfig field has another name: an error names what the user typed.
+FLAG_OF_FIELD = {"rl_steps": "--steps"}
 OVERWRITE_HELP = (
     "replace a finished run with other settings in the output folder; without it such a "
     "run is refused"
@@ -39,7 +43,15 @@ def run_config(
         or environ.get(ENV_PREFIX + "PROFILE", "").strip()
         or default_profile
     )
-    return RunConfig.from_env(environ, profile=profile, **overrides)
+    try:
+        return RunConfig.from_env(environ, profile=profile, **overrides)
+    except ValueError as err:
+        message = str(err)
+        for field in overrides:
+            if message.startswith(field + " "):
+                flag = FLAG_OF_FIELD.get(field, "--" + field.replace("_", "-"))
+                raise ValueError(flag + message[len(field) :]) from None
+        raise
 
 
 def check_writable(path: str | Path) -> Path:
@@ -208,6 +220,7 @@ def _grpo(args: argparse.Namespace) -> int:
     cfg = run_config(args, "lesson", rl_steps=args.steps)
     out = args.out or RUNS_DIR / "grpo" / f"{args.trainer}-{cfg.profile}-seed{cfg.seed}"
     check_writable(out)
+    args.run_folder = out
     summary = grpo_from_sft(
         cfg, out, trainer=args.trainer, keep_checkpoint=args.keep_checkpoint,
         progress=not args.quiet, overwrite=args.overwrite,
@@ -223,6 +236,7 @@ def _emergence(args: argparse.Namespace) -> int:
 
     cfg = run_config(args, "full")
     out = check_writable(args.out or RUNS_DIR / emergence_dir(args.world))
+    args.run_folder = out
     overrides = {} if args.steps is None else {"steps": args.steps}
     summaries = emergence_study(
         cfg, out, seeds=args.seeds, arms=args.arms, progress=not args.quiet, world=args.world,
@@ -248,6 +262,7 @@ def _sweep(args: argparse.Namespace) -> int:
         raise ValueError(f"unknown arm {unknown[0]!r}: choose from {', '.join(ARMS)}")
     cfg = run_config(args, "full")
     out = check_writable(args.out or RUNS_DIR / SWEEP_DIR)
+    args.run_folder = out
     results = run_sweep(
         cfg, out, arms=args.arms or tuple(ARMS), seeds=args.seeds, steps=args.steps, jobs=args.jobs,
         progress=not args.quiet, overwrite=args.overwrite,
@@ -278,6 +293,7 @@ def _scale(args: argparse.Namespace) -> int:
         trace_processes=args.trace_processes,
     )  # fmt: skip
     out = args.out or RUNS_DIR / "scale" / Path(args.model.rstrip("/")).name
+    args.run_folder = out
     if scale.rank() == 0:
         check_writable(out)
     try:
@@ -303,16 +319,14 @@ def main(argv: list[str] | None = None) -> int:
 
     args = _parser().parse_args(argv)
     threads = torch.get_num_threads()
+    handler = _catch_one_interrupt()
     try:
         set_threads()
         return args.func(args)
     except KeyboardInterrupt:
         if args.debug:
             raise
-        if args.command in RESUMABLE:
-            note = "run the same command again to resume from the last checkpoint"
-        else:
-            note = "nothing to resume"
+        note = _resume_note(args)
         print(f"r1lab {args.command}: interrupted; {note}", file=sys.stderr)
         return 130
     except (ValueError, OSError, TypeError) as err:  # FileNotFoundError is an OSError
@@ -322,6 +336,49 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     finally:
         torch.set_num_threads(threads)  # a caller in Python keeps its own setting
+        if handler is not None and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            signal.signal(signal.SIGINT, handler)  # after a Ctrl-C it stays ignored: exiting
+
+
+def _catch_one_interrupt() -> Any:
+    """Turn the first Ctrl-C into KeyboardInterrupt and ignore the ones after it, so a
+    second Ctrl-C cannot break the clean-up the first one started (locks, temporary
+    files) or the interpreter's exit into a traceback. Returns the handler it replaced
+    (None outside the main thread, where signals cannot be handled); :func:`main` puts it
+    back unless a Ctrl-C came."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupt(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGINT, interrupt)
+
+
+def _resume_note(args: argparse.Namespace) -> str:
+    """What running an interrupted command again does: resume only when a checkpoint was
+    written (the command's run folder, ``args.run_folder``, holds one)."""
+    if args.command not in RESUMABLE:
+        return "nothing to resume"
+    folder = getattr(args, "run_folder", None)
+    if folder is not None and _has_checkpoint(Path(folder)):
+        return "run the same command again to resume from the last checkpoint"
+    if args.command in ("emergence", "sweep"):
+        return (
+            "runs that finished are kept; the others wrote no checkpoint yet, so running the "
+            "same command again starts them from their beginning"
+        )
+    return "no checkpoint was written yet: running the same command again starts over"
+
+
+def _has_checkpoint(folder: Path) -> bool:
+    """Whether a run folder, or a study's run folders, hold a resume checkpoint (r1lab's
+    ``checkpoint.pt`` or a TRL ``checkpoint-N`` folder)."""
+    from r1lab.resume import CHECKPOINT_FILE
+
+    patterns = (CHECKPOINT_FILE, "trl/checkpoint-*", f"*/{CHECKPOINT_FILE}", "*/trl/checkpoint-*")
+    return any(next(folder.glob(p), None) is not None for p in patterns)
 
 
 def _parser() -> argparse.ArgumentParser:

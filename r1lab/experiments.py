@@ -9,6 +9,7 @@ after come from :func:`r1lab.heldout.measure`.
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -21,7 +22,7 @@ from r1lab.display import format_score
 from r1lab.grpo import GRPOResult
 from r1lab.grpo_settings import GRPOSettings
 from r1lab.heldout import EVAL_SAMPLES, evaluate, measure
-from r1lab.models import load_shipped, pick_device, set_seed
+from r1lab.models import CARD_FILE, load_shipped, pick_device, set_seed
 from r1lab.paths import SHIPPED_RUNS_DIR
 from r1lab.resume import CHECKPOINT_FILE, load_checkpoint
 from r1lab.rewards import countdown_reward
@@ -36,8 +37,10 @@ from r1lab.runlog import (
     mean_of,
 )
 from r1lab.storage import (
+    LOCK_FILE,
     CorruptFileError,
     FinishedRunError,
+    NotARunFolderError,
     exclusive,
     read_json,
     read_jsonl,
@@ -61,14 +64,100 @@ RUN_FILES = (EVAL_FILE, CONFIG_FILE, METRICS_FILE, SAMPLES_FILE, CHECKPOINT_FILE
 RUN_DIRS = ("trl", "reference", "processes")
 
 
+RUN_MARKER = ".r1lab-run"  # written first into every folder r1lab trains into
+# Files that make a folder a saved model, never a place to train into.
+MODEL_FILES = (
+    CARD_FILE,
+    "model.safetensors",
+    "pytorch_model.bin",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "generation_config.json",
+    "adapter_config.json",
+)
+
+
+def model_in(folder: Path) -> str:
+    """What makes ``folder`` a saved model (a file name, or ``config.json`` of a model),
+    or "" when it is none."""
+    for name in MODEL_FILES:
+        if (folder / name).exists():
+            return name
+    if any(folder.glob("*.safetensors")) or any(folder.glob("*.gguf")):
+        return next(p.name for p in (*folder.glob("*.safetensors"), *folder.glob("*.gguf")))
+    config = folder / CONFIG_FILE
+    if config.is_file():
+        try:
+            saved = read_json(config)
+        except (CorruptFileError, OSError, UnicodeDecodeError):
+            return f"{CONFIG_FILE} that is not a run's"
+        if not isinstance(saved, dict) or "model_type" in saved or "num_generations" not in saved:
+            return f"{CONFIG_FILE} of a model"
+    return ""
+
+
+def claim_run_folder(run_dir: str | Path, mark: bool = True) -> Path:
+    """Make ``run_dir`` a run folder of r1lab's, or refuse it before anything is written.
+
+    A new or empty folder, one that r1lab marked as its run (:data:`RUN_MARKER`), or one
+    that holds only a run's files (:data:`RUN_FILES`, :data:`RUN_DIRS`; runs written
+    before the marker existed) is taken, and marked unless ``mark`` is False (a check
+    only). Anything else, a saved model above all, is a
+    :class:`r1lab.storage.NotARunFolderError` naming what the folder holds: no command
+    writes into a model or deletes files it did not write."""
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise NotADirectoryError(f"{run_dir} is a file, not a run folder: choose a folder")
+    if (run_dir / RUN_MARKER).is_file():
+        return run_dir
+    model = model_in(run_dir) if run_dir.is_dir() else ""
+    if model:
+        raise NotARunFolderError(
+            f"{run_dir} holds a saved model ({model}), not a run: nothing was written to it. "
+            "Train into a new or empty folder (--out)"
+        )
+    entries = sorted(p.name for p in run_dir.iterdir()) if run_dir.is_dir() else []
+    ours = {*RUN_FILES, *RUN_DIRS, LOCK_FILE}
+    foreign = [n for n in entries if n not in ours and not _temporary(n)]
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (
+            f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+        )
+        raise NotARunFolderError(
+            f"{run_dir} is not an r1lab run folder: it holds {shown}, which r1lab did not "
+            "write. Nothing was written to it or deleted from it; train into a new or empty "
+            "folder (--out)"
+        )
+    folders = [n for n in entries if n in RUN_DIRS]
+    if folders and not any((run_dir / n).is_file() for n in (CONFIG_FILE, EVAL_FILE)):
+        held = " and ".join(n + "/" for n in folders)
+        raise NotARunFolderError(
+            f"{run_dir} holds {held} but no run (no {CONFIG_FILE} or {EVAL_FILE}): it is "
+            "not an r1lab run folder, so nothing in it is replaced. "
+            "Train into a new or empty folder (--out)"
+        )
+    if mark:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(run_dir / RUN_MARKER, {"written_by": "r1lab", "what": "a run folder"})
+    return run_dir
+
+
+def _temporary(name: str) -> bool:
+    """A temporary file of :func:`r1lab.storage.write_bytes_atomic` left by a killed writer."""
+    return name.startswith(".") and name.endswith(".tmp")
+
+
 def finished_run(
     run_dir: Path,
     settings: GRPOSettings,
     same_kind: Callable[[dict[str, Any]], bool],
     overwrite: bool = False,
+    measured: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
     """What to do with ``run_dir`` before training into it (``same_kind(summary)`` says
-    whether a saved ``eval.json`` is of the same kind of run: arm, world, trainer).
+    whether a saved ``eval.json`` is of the same kind of run: arm, world, trainer;
+    ``measured`` holds what its held-out measurement must have been, e.g. the number of
+    problems, as the summary stores it).
 
     Returns the finished run's summary when it was trained with these settings: nothing to
     do. Returns None, to train, when the folder holds no finished run, or its checkpoint
@@ -84,9 +173,12 @@ def finished_run(
             if not overwrite:
                 raise
     saved = summary.get("settings", {})
-    if summary and same_kind(summary) and settings.same_as(saved):
+    measured = measured or {}
+    other_measure = {k: v for k, v in measured.items() if summary.get(k) != v}
+    if summary and same_kind(summary) and settings.same_as(saved) and not other_measure:
         return summary
     if overwrite:
+        claim_run_folder(run_dir)  # only a folder that is r1lab's run loses files
         for name in RUN_FILES:
             (run_dir / name).unlink(missing_ok=True)
         for name in RUN_DIRS:
@@ -98,9 +190,11 @@ def finished_run(
         what = "another kind of run: " + ", ".join(
             f"{k} {summary.get(k)!r}" for k in ("arm", "world", "trainer") if k in summary
         )
-    else:
+    elif not settings.same_as(saved):
         full = {**GRPOSettings().to_dict(), **saved}  # fields added since: their defaults
         what = f"other settings: {settings_differ(full, settings.to_dict())}"
+    else:
+        what = f"another held-out measurement: {settings_differ(summary, other_measure)}"
     # A finished run kept its checkpoint (keep_checkpoint): it can be extended.
     if same_kind(summary) and load_checkpoint(run_dir, settings) is not None:
         return None
@@ -116,12 +210,17 @@ def run_once(
     same_kind: Callable[[dict[str, Any]], bool],
     overwrite: bool,
     train: Callable[[], dict[str, Any]],
+    measured: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``train()`` into ``run_dir`` as its only writer, unless :func:`finished_run` says the
     finished run there is already this one (then its summary is returned as it is)."""
+    claim_run_folder(run_dir, mark=False)  # refused before the lock file is written
     with exclusive(run_dir):
-        summary = finished_run(run_dir, settings, same_kind, overwrite)
-        return summary if summary is not None else train()
+        summary = finished_run(run_dir, settings, same_kind, overwrite, measured)
+        if summary is not None:
+            return summary
+        claim_run_folder(run_dir)
+        return train()
 
 
 def heldout_settings(settings: GRPOSettings, world: World | None = None) -> dict[str, Any]:
@@ -185,7 +284,14 @@ def grpo_from_sft(
     return run_once(
         run_dir, settings, lambda saved: saved.get("trainer") == trainer, overwrite,
         lambda: _grpo_from_sft(cfg, run_dir, settings, trainer, keep_checkpoint, progress, on_step),
+        measured={"eval_problems": eval_problems("countdown", cfg.n_eval)},
     )  # fmt: skip
+
+
+def eval_problems(name: str, n: int) -> int:
+    """How many held-out problems a run measured on ``n`` of set ``name`` uses (all of
+    them when the set is smaller): part of what makes a finished run the same run."""
+    return len(load_eval(name, n, chat=False))
 
 
 def _grpo_from_sft(
@@ -411,6 +517,7 @@ def emergence_run(
         lambda: _emergence_run(
             cfg, arm, run_dir, settings, world, progress, on_step, reward_funcs, keep_checkpoint
         ),
+        measured={"eval_problems": eval_problems(world.eval_name, cfg.n_eval)},
     )  # fmt: skip
 
 
@@ -510,6 +617,7 @@ def emergence_study(
                 emergence_run_dir(out, arm, seed), emergence_settings(c, world, **overrides),
                 lambda saved, arm=arm: saved.get("arm") == arm
                 and saved.get("world", "countdown") == world,
+                measured={"eval_problems": eval_problems(get_world(world).eval_name, c.n_eval)},
             )  # fmt: skip
     summaries = {}
     if jobs == 1:
@@ -525,7 +633,9 @@ def emergence_study(
 
     context = multiprocessing.get_context("spawn")
     bar = tqdm(total=len(work), desc="emergence runs", unit="run", disable=not progress)
-    with cf.ProcessPoolExecutor(jobs, mp_context=context, initializer=_one_thread) as pool:
+    with cf.ProcessPoolExecutor(
+        jobs, mp_context=context, initializer=_one_thread, initargs=(os.getpid(),)
+    ) as pool:
         futures = {
             pool.submit(
                 emergence_run, cfg.replace(seed=seed), arm, emergence_run_dir(out, arm, seed),
@@ -541,14 +651,15 @@ def emergence_study(
     return {name: summaries[name] for name in futures.values()}
 
 
-def _one_thread() -> None:
-    """A worker of a study: one thread, and it exits when the command that started it dies."""
+def _one_thread(parent: int) -> None:
+    """A worker of a study: one thread, and it exits when the command that started it
+    (process ``parent``) dies."""
     import torch
 
-    from r1lab.storage import die_with_parent
+    from r1lab.lifeline import die_with_parent
 
+    die_with_parent(parent=parent)
     torch.set_num_threads(1)
-    die_with_parent()
 
 
 # ------------------------------------------------------------------ the search world's targets

@@ -140,7 +140,7 @@ def load(
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         _check_model_directory(path)
-        check_weights(path)
+        check_files(path)
         # A local model of a few MB loads in a blink: no progress bar for it.
         with quiet_progress():
             model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, **kwargs)
@@ -202,23 +202,38 @@ def quiet_progress() -> Iterator[None]:
             ds_logging.enable_progress_bar()
 
 
-def check_weights(path: str | Path) -> None:
+def check_files(path: str | Path) -> None:
     """When ``path`` has a card (``card.json``, as r1lab's shipped models do), check that
-    ``model.safetensors`` still has the SHA-256 the card recorded: a few changed bytes load
-    without error in ``from_pretrained`` and give silently wrong results."""
+    every file the card lists (``files_sha256``: config, tokenizer, weights) still has the
+    SHA-256 it recorded, and, for cards written before that list existed,
+    ``model.safetensors`` (``weights_sha256``). A few changed bytes of weights load
+    without error in ``from_pretrained`` and give silently wrong results; a replaced
+    ``config.json`` fails later with a message that does not say why."""
     path = Path(path)
-    card_file, weights = path / CARD_FILE, path / "model.safetensors"
-    if not card_file.is_file() or not weights.is_file():
+    card_file = path / CARD_FILE
+    if not card_file.is_file():
         return
     card = read_json(card_file, remedy="restore it, or rebuild the model with `r1lab checkpoints`")
-    want = card.get("weights_sha256") if isinstance(card, dict) else None
-    if want and sha256_file(weights) != want:
-        rebuild = card.get("built_by", "r1lab checkpoints")
-        raise CorruptFileError(
-            f"{weights} is corrupted: its SHA-256 differs from the one in {card_file}. "
-            f"Restore it (`git checkout -- {weights.name}` inside {path.name}/ for a shipped "
-            f"model) or rebuild it with `{rebuild}`"
-        )
+    if not isinstance(card, dict):
+        raise CorruptFileError(f"{card_file} is not a model card (not a JSON object)")
+    want = dict(card.get("files_sha256") or {})
+    if card.get("weights_sha256"):
+        want.setdefault("model.safetensors", card["weights_sha256"])
+    rebuild = card.get("built_by", "r1lab checkpoints")
+    for name, digest in sorted(want.items()):
+        file = path / name
+        if not file.is_file():
+            raise CorruptFileError(
+                f"{file} is missing: {card_file} lists it. Restore it (`git checkout -- "
+                f"{name}` inside {path.name}/ for a shipped model) or rebuild it with "
+                f"`{rebuild}`"
+            )
+        if sha256_file(file) != digest:
+            raise CorruptFileError(
+                f"{file} is corrupted or was replaced: its SHA-256 differs from the one in "
+                f"{card_file}. Restore it (`git checkout -- {name}` inside {path.name}/ for "
+                f"a shipped model) or rebuild it with `{rebuild}`"
+            )
 
 
 def _check_model_directory(path: Path) -> None:

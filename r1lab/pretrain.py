@@ -121,7 +121,11 @@ def pretrain(
     start, elapsed, losses = 0, 0.0, []
     state_path = Path(work_dir) / STATE_FILE if work_dir is not None else None
     if state_path is not None and state_path.exists():
-        state = load_state(state_path, f"delete {state_path.name} to start pretraining over")
+        state = load_state(
+            state_path,
+            f"delete {state_path.name} to start pretraining over",
+            keys=("config", "model", "optimizer", "step", "elapsed", "losses", "python_rng"),
+        )
         if state["config"] != cfg.to_dict():
             raise ValueError(
                 f"{state_path} belongs to a run with different settings; delete it to start over"

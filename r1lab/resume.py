@@ -27,6 +27,7 @@ from r1lab.grpo_settings import GRPOSettings, learning_rate_factor
 from r1lab.storage import load_state, save_state
 
 CHECKPOINT_FILE = "checkpoint.pt"
+STATE_KEYS = ("step", "skipped_steps", "settings", "model", "optimizer", "scheduler", "rng")
 
 # Settings a resumed run may change: the budget, how often it logs, and the micro-batch
 # size and grouping (gradient accumulation gives the same update, to rounding).
@@ -89,7 +90,9 @@ def load_checkpoint(run_dir: str | Path, settings: GRPOSettings) -> dict[str, An
     if not path.exists():
         return None
     state = load_state(
-        path, f"delete {path.name} to restart this run from its beginning (or use a new folder)"
+        path,
+        f"delete {path.name} to restart this run from its beginning (or use a new folder)",
+        keys=STATE_KEYS,
     )
     check_resumable(state["settings"], settings, path)
     return state

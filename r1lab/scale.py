@@ -40,10 +40,11 @@ from typing import Any
 from datasets import Dataset
 
 from r1lab.grpo_settings import GRPOSettings
+from r1lab.lifeline import watch_launcher
 from r1lab.models import CARD_FILE, load, pick_device
 from r1lab.rewards import countdown_reward
 from r1lab.rollouts import user_text
-from r1lab.storage import append_jsonl, die_with_parent, exclusive, write_json
+from r1lab.storage import append_jsonl, exclusive, write_json
 from r1lab.tasks import countdown
 from r1lab.tasks.countdown import CountdownSpec
 
@@ -276,19 +277,20 @@ def run(
     launch, writing the run folder (from the first process). A finished run with the same
     settings is returned as it is, an interrupted one resumes, another is refused unless
     ``overwrite``. Returns what ``eval.json`` holds."""
-    from r1lab.experiments import finished_run
+    from r1lab.experiments import claim_run_folder, finished_run
     from r1lab.runlog import EVAL_FILE
     from r1lab.trl_grpo import train as trl_train
 
     run_dir = Path(run_dir)
     if world_size() > 1:
         # A launcher killed with kill -9 leaves its workers running (and writing): they
-        # exit with it instead.
-        die_with_parent(0.2)
+        # exit with it instead (`python -m r1lab` checked on it before its slow imports).
+        watch_launcher(0.2)
     args = trainer_args(scale, settings)  # refuses impossible settings in every process
     peft = lora_config(scale)
     if rank() == 0:
         # Decide before the other processes touch the folder (they wait at the trainer).
+        claim_run_folder(run_dir, mark=False)  # refused before the lock file is written
         with exclusive(run_dir):
 
             def same_kind(saved: dict[str, Any]) -> bool:
@@ -297,6 +299,7 @@ def run(
             done = finished_run(run_dir, settings, same_kind, overwrite)
             if done is not None:
                 return done
+            claim_run_folder(run_dir)
     elif (run_dir / EVAL_FILE).exists() and not overwrite:
         return {}  # the first process reports the finished run
 

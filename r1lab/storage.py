@@ -7,12 +7,15 @@
   last line (a run killed mid-write) and names the file and line of any other bad one.
 * Training state (a run's ``checkpoint.pt``) carries the SHA-256 of its bytes, checked on
   load: zeroed or truncated bytes are an error naming the file, not a silently wrong
-  resume.
+  resume. It is read with ``weights_only=True``: tensors and plain data only, so a crafted
+  file in a shared run folder cannot run code (the checksum alone would not stop that:
+  anyone can compute one).
+* A failed write (a full disk) names the file and leaves no temporary file behind.
 * A run folder has one writer at a time (:func:`exclusive`): a lock the operating system
   releases when its holder dies, so a second writer is told who holds it.
 * A finished run is never replaced without being asked (:class:`FinishedRunError`, raised
   by :func:`r1lab.experiments.finished_run`).
-* Worker processes die with their parent (:func:`die_with_parent`).
+* Worker processes die with their parent (:func:`r1lab.lifeline.die_with_parent`).
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ import json
 import math
 import os
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,10 @@ class FinishedRunError(ValueError):
     """The run folder holds a finished run that the command would replace."""
 
 
+class NotARunFolderError(ValueError):
+    """The output folder holds something other than an r1lab run (a model, other files)."""
+
+
 # ------------------------------------------------------------------------------ JSON
 
 
@@ -63,11 +69,16 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            tmp.unlink()  # a full disk stays full while the half-written copy is there
+        raise OSError(err.errno, f"cannot write {path}: {err.strerror or err}") from err
     return path
 
 
@@ -152,9 +163,13 @@ def save_state(state: dict[str, Any], path: str | Path) -> Path:
     return write_bytes_atomic(path, header + payload)
 
 
-def load_state(path: str | Path, remedy: str) -> dict[str, Any]:
+def load_state(path: str | Path, remedy: str, keys: tuple[str, ...] = ()) -> dict[str, Any]:
     """What :func:`save_state` wrote, after checking its checksum. A file written before
-    checksums existed (a plain ``torch.save`` archive) is read as it is."""
+    checksums existed (a plain ``torch.save`` archive) is read as it is. Only tensors and
+    plain data are unpickled (``weights_only=True``): a file holding anything else is
+    refused, since unpickling it could run code. ``keys`` must all be in the state."""
+    import pickle
+
     import torch
 
     path = Path(path)
@@ -172,9 +187,20 @@ def load_state(path: str | Path, remedy: str) -> dict[str, Any]:
     else:
         raise CorruptFileError(f"{path} is not a training state r1lab wrote: {remedy}")
     try:
-        return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=False)
+        state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise CorruptFileError(
+            f"{path} holds objects other than tensors and plain data, which r1lab never "
+            f"writes; it was not loaded, since loading it could run code: {remedy}"
+        ) from None
     except Exception as err:  # a damaged legacy archive
         raise CorruptFileError(f"{path} cannot be read ({err}): {remedy}") from None
+    missing = [k for k in keys if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise CorruptFileError(
+            f"{path} is not a training state r1lab wrote (no {', '.join(missing)}): {remedy}"
+        )
+    return state
 
 
 # ------------------------------------------------------------------- one writer per run
@@ -261,20 +287,3 @@ def settings_differ(saved: dict[str, Any], now: dict[str, Any]) -> str:
     """``key: old → new`` for the settings that differ, for error messages."""
     keys = sorted(k for k in now if saved.get(k) != now[k])
     return ", ".join(f"{k}: {saved.get(k)!r} → {now[k]!r}" for k in keys) or "none"
-
-
-# ------------------------------------------------------------------- worker processes
-
-
-def die_with_parent(poll_s: float = 0.5) -> None:
-    """In a worker process: exit as soon as the process that started it is gone (killed
-    with ``kill -9`` or SIGTERM), so no orphan keeps training or holding memory."""
-    parent = os.getppid()
-
-    def watch() -> None:
-        while True:
-            time.sleep(poll_s)
-            if os.getppid() != parent:
-                os._exit(1)
-
-    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()

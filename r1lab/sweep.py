@@ -35,6 +35,7 @@ from its last checkpoint. The shipped results in ``data/runs/sweep/`` are its ou
 from __future__ import annotations
 
 import copy
+import os
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -52,6 +53,7 @@ from r1lab.experiments import TRAIN_PROMPTS, finished_run, run_once
 from r1lab.grpo import CORRECT
 from r1lab.grpo_settings import GRPOSettings
 from r1lab.heldout import EVAL_SEED, correct_counts, evaluate, measure_with_samples
+from r1lab.lifeline import die_with_parent
 from r1lab.resume import CHECKPOINT_FILE
 from r1lab.rollouts import Rollouts, user_text
 from r1lab.runlog import EVAL_FILE, load_run
@@ -59,7 +61,6 @@ from r1lab.sft import SFTSettings
 from r1lab.storage import (
     CorruptFileError,
     FinishedRunError,
-    die_with_parent,
     load_state,
     read_json,
     write_json,
@@ -351,6 +352,7 @@ def sweep_run(
     return run_once(
         run_dir, settings, lambda saved: saved.get("arm") == arm.name, overwrite,
         lambda: _sweep_run(cfg, arm, run_dir, settings, progress, on_step, keep_checkpoint),
+        measured={"eval_problems": cfg.n_eval},
     )  # fmt: skip
 
 
@@ -439,10 +441,11 @@ class _BarQueue:
         self.bar.update(n)
 
 
-def _one_thread() -> None:
-    """A worker of the sweep: one thread, and it exits when the command that started it dies."""
+def _one_thread(parent: int) -> None:
+    """A worker of the sweep: one thread, and it exits when the command that started it
+    (process ``parent``) dies."""
+    die_with_parent(parent=parent)
     torch.set_num_threads(1)
-    die_with_parent()
 
 
 def run_sweep(
@@ -483,7 +486,10 @@ def run_sweep(
             settings = arm_settings(c, name, steps)
             run_dir = run_dir_of(root, name, c.seed)
             if not overwrite:  # refuse now, not an hour into the sweep
-                finished_run(run_dir, settings, lambda saved, n=name: saved.get("arm") == n)
+                finished_run(
+                    run_dir, settings, lambda saved, n=name: saved.get("arm") == n,
+                    measured={"eval_problems": c.n_eval},
+                )  # fmt: skip
             left += settings.steps - _steps_done(run_dir, settings)
     bar = tqdm(total=left, desc="sweep", unit="step", disable=not progress)
     results: dict[str, dict[str, Any]] = {}
@@ -517,10 +523,12 @@ def run_sweep(
         from multiprocessing.managers import SyncManager
 
         manager = SyncManager(ctx=context)  # carries the progress queue; dies with us too
-        manager.start(die_with_parent)
+        manager.start(die_with_parent, (0.5, os.getpid()))
         with manager:
             queue = manager.Queue()
-            with cf.ProcessPoolExecutor(jobs, mp_context=context, initializer=_one_thread) as pool:
+            with cf.ProcessPoolExecutor(
+                jobs, mp_context=context, initializer=_one_thread, initargs=(os.getpid(),)
+            ) as pool:
                 futures = {
                     pool.submit(_job, c, kind, name, root, steps, queue, overwrite): (kind, name, c)
                     for kind, name, c in work
@@ -556,7 +564,7 @@ def _steps_done(run_dir: Path, settings: GRPOSettings) -> int:
     path = run_dir / CHECKPOINT_FILE
     if not path.exists():
         return 0
-    step = int(load_state(path, f"delete {path.name} to restart this run")["step"])
+    step = int(load_state(path, f"delete {path.name} to restart this run", keys=("step",))["step"])
     return min(step, settings.steps)
 
 
