@@ -90,6 +90,8 @@ benchmarks: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/checkpoints.py
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/grpo_speed.py
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/search_world.py
+	$(BIN)/python benchmarks/search_quality.py data/runs/emergence-search/sft-seed0 \
+		data/runs/emergence-search/sft-seed1 data/runs/emergence-search/sft-seed2
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/rewards.py
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/notebooks.py
 

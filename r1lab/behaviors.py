@@ -15,6 +15,22 @@ trace grammar of :mod:`r1lab.tasks.countdown` and classifies every retry by what
 An attempt is *right* when its arithmetic is correct, it uses each given number once, and
 it reaches the target.
 
+In the search world a completion either *searches* (checks at least one attempt: steps,
+then a verdict) or answers *directly*. How well the search itself goes is read from the
+completions that search:
+
+* **verdicts**: a verdict is *right* when it says ``ok`` exactly when the chain it judges
+  (the item's own steps and those it continues, :func:`read_items`) is right;
+  ``ok_precision`` and ``no_precision`` are the shares of right verdicts among the ``ok``
+  and among the ``no`` verdicts. (``honest_check_rate`` pools both verdicts and judges each
+  only against the result as written, so a search that says "no" a dozen times and then
+  a false "ok" still scores above 90 % on it.)
+* **false ok**: the search's last verdict is an ``ok`` on a chain that is not right.
+* **repeats**: an item does exactly the work of an earlier one (:func:`repeats_work`).
+* **valid items**: an item's operands follow the chain it continues (:func:`read_items`).
+* **pass@1 per mode**: the share correct among the completions that search, and among
+  those that answer directly.
+
 :func:`analyze` reads one completion, :func:`step_metrics` summarises a batch (the
 numbers a GRPO run logs at every step), and :func:`aha_step` finds the step at which
 effective retries become a lasting habit.
@@ -23,6 +39,7 @@ effective retries become a lasting habit.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -59,6 +76,20 @@ class Trajectory:
     waits: int  # how often the word "wait" occurs, whatever follows it
     compares: int = 0  # checks that write a number after "vs" (the search world's grammar)
     copied_targets: int = 0  # of those, the number is the target
+    # Verdicts judged on each item's whole chain (read_items, Item.right):
+    ok_checks: int = 0  # "ok" verdicts
+    right_oks: int = 0  # of those, on a right chain
+    no_checks: int = 0  # "no" verdicts
+    right_nos: int = 0  # of those, on a chain that is not right
+    false_ok: bool = False  # the last verdict is "ok" on a chain that is not right
+    repeated: bool = False  # an item does exactly the work of an earlier one
+    items: int = 0  # attempts that write a step or a dead end (read_items)
+    valid_items: int = 0  # of those, the operands follow the chain the item continues
+
+    @property
+    def searches(self) -> bool:
+        """It checks at least one attempt (the search mode, not a direct answer)."""
+        return self.checks > 0
 
     @property
     def kinds(self) -> list[str]:
@@ -93,6 +124,90 @@ def attempt_right(attempt: Attempt, target: int, numbers: Sequence[int] | None =
 
 def _same_work(a: Attempt, b: Attempt) -> bool:
     return bool(a.steps or a.dead) and (a.steps, a.dead) == (b.steps, b.dead)
+
+
+Step = tuple[int, str, int, int]  # a op b = result, as parse_think reads it
+Op = tuple[int, str, int]  # a op b, as written (a step without its result, or a dead end)
+
+
+@dataclass(frozen=True)
+class Item:
+    """One item of a search: an attempt that writes at least one step or dead end, read
+    with the steps it continues (:func:`read_items`)."""
+
+    steps: tuple[Step, ...]  # the chain: the steps it continues, then its own
+    dead: Op | None  # its dead end, if it ends in one
+    verdict: str | None  # "ok", "no" or None
+    valid: bool  # its operands follow the chain it continues
+
+    def right(self, target: int, numbers: Sequence[int]) -> bool:
+        """Its chain is a solution: computed right, the prompt's numbers once each, the
+        target reached (:func:`attempt_right`)."""
+        return attempt_right(Attempt("", list(self.steps), dead=self.dead), target, numbers)
+
+
+def _well_formed(steps: Sequence[Step], dead: Op | None, numbers: Sequence[int]) -> bool:
+    """The chain's operands: the first operation takes two of ``numbers``, every later one
+    the result before it and one more of ``numbers``; no number used more often than
+    given; and a chain that is not a dead end uses every number."""
+    ops: list[Op] = [(a, op, b) for a, op, b, _ in steps] + ([dead] if dead is not None else [])
+    pool = Counter(numbers)
+
+    def take(n: int) -> bool:
+        pool[n] -= 1
+        return pool[n] >= 0
+
+    if not ops or not (take(ops[0][0]) and take(ops[0][2])):
+        return False
+    for i, (a, _, b) in enumerate(ops[1:]):
+        if a != steps[i][3] or not take(b):
+            return False
+    return dead is not None or sum(pool.values()) == 0
+
+
+def read_items(attempts: Sequence[Attempt], numbers: Sequence[int]) -> list[Item]:
+    """The items of a search (attempts that write at least one step or dead end), each
+    with the chain it continues and whether its operands follow that chain.
+
+    The search grammar writes an item in full, or as one operation that continues the
+    chain the previous item kept (all its steps if it was a dead end, all but its last
+    otherwise): ``… 16+9=25,25+3=28 vs 22 no wait 25-3=22 vs 22 ok``. An item is *valid*
+    when it reads as a well-formed chain over ``numbers``, as written or (an item of one
+    operation) with the kept steps in front. Well formed: the first operation takes two
+    prompt numbers, each later one takes the result before it as its left operand and a
+    prompt number not yet used as its right one, and a checked item (not a dead end)
+    uses every prompt number. So ``9-3=6 vs 22 no`` in place of ``25-3=22`` (the prompt's
+    first number instead of the kept 25) is invalid: it does not start from 25, and as a
+    chain of its own it leaves 7 and 9 unused. An item of one operation continues the
+    kept steps (valid or not), unless only its written reading is well formed (a fresh
+    first step, as a dead end after a backtrack writes it). Arithmetic is not judged here
+    (``step_accuracy`` does), nor the order of the numbers."""
+    items: list[Item] = []
+    kept: list[Step] = []
+    for attempt in attempts:
+        written = attempt.steps[attempt.carried :]
+        ops = len(written) + (attempt.dead is not None)
+        if not ops:
+            kept = []  # as parse_think: nothing to continue from
+            continue
+        alone = _well_formed(written, attempt.dead, numbers)
+        continued = ops == 1 and bool(kept) and _well_formed(kept + written, attempt.dead, numbers)
+        fresh = alone and not continued  # a first step written anew, not a continuation
+        chain = kept + written if ops == 1 and kept and not fresh else list(written)
+        items.append(Item(tuple(chain), attempt.dead, attempt.verdict, alone or continued))
+        kept = chain if attempt.dead is not None else chain[:-1]
+    return items
+
+
+def repeats_work(items: Sequence[Item]) -> bool:
+    """Some item does exactly the work of an earlier one: the same chain (the steps it
+    continues included) and the same dead end."""
+    seen = set()
+    for item in items:
+        if (item.steps, item.dead) in seen:
+            return True
+        seen.add((item.steps, item.dead))
+    return False
 
 
 def classify_retries(
@@ -134,6 +249,11 @@ def analyze(completion: object, numbers: Sequence[int], target: int) -> Trajecto
         and answer_steps(verdict.parsed.answer or "") == attempts[-1].steps
     )
     checked = [a for a in attempts if a.verdict is not None and a.steps]
+    items = read_items(attempts, numbers)
+    # Verdicts are judged on each item's whole chain, the steps it continues included.
+    verdicts = [(i.verdict, i.right(target, numbers)) for i in items if i.verdict and i.steps]
+    oks = [right for verdict, right in verdicts if verdict == "ok"]
+    nos = [right for verdict, right in verdicts if verdict == "no"]
     return Trajectory(
         attempts=attempts,
         retries=tuple(classify_retries(attempts, target, correct, found, numbers)),
@@ -145,6 +265,14 @@ def analyze(completion: object, numbers: Sequence[int], target: int) -> Trajecto
         waits=len(_WAIT.findall(think[:10_000])),
         compares=sum(a.compared is not None for a in checked),
         copied_targets=sum(a.compared == target for a in checked),
+        ok_checks=len(oks),
+        right_oks=sum(oks),
+        no_checks=len(nos),
+        right_nos=len(nos) - sum(nos),
+        false_ok=bool(verdicts) and verdicts[-1] == ("ok", False),
+        repeated=repeats_work(items),
+        items=len(items),
+        valid_items=sum(item.valid for item in items),
     )
 
 
@@ -180,14 +308,45 @@ def _retry_shares(paths: Sequence[Trajectory]) -> dict[str, float]:
     return shares
 
 
+def search_quality(paths: Sequence[Trajectory]) -> dict[str, float | None]:
+    """How well the search goes, from completions read by :func:`analyze`.
+
+    * ``ok_precision``, ``no_precision``: of all ``ok`` (``no``) verdicts, the share that
+      are right: ``ok`` on a right attempt, ``no`` on one that is not;
+    * ``false_ok_rate``: of the completions that search, the share whose last verdict is
+      an ``ok`` on an attempt that is not right (the target missed, the arithmetic wrong,
+      or not the prompt's numbers once each);
+    * ``repeat_rate``: of the completions that search, the share that repeat an attempt;
+    * ``valid_item_rate``: of the items written by completions that search, the share
+      whose operands follow the chain they continue (:func:`read_items`);
+    * ``search_pass1``, ``direct_pass1``: the share correct among the completions that
+      search, and among the rest (direct answers, and whatever else checks nothing).
+
+    Each is ``None`` when its denominator is empty.
+    """
+    searching = [p for p in paths if p.searches]
+    direct = [p for p in paths if not p.searches]
+    return {
+        "ok_precision": _ratio(sum(p.right_oks for p in paths), sum(p.ok_checks for p in paths)),
+        "no_precision": _ratio(sum(p.right_nos for p in paths), sum(p.no_checks for p in paths)),
+        "false_ok_rate": _mean([p.false_ok for p in searching]),
+        "repeat_rate": _mean([p.repeated for p in searching]),
+        "valid_item_rate": _ratio(
+            sum(p.valid_items for p in searching), sum(p.items for p in searching)
+        ),
+        "search_pass1": _mean([p.correct for p in searching]),
+        "direct_pass1": _mean([p.correct for p in direct]),
+    }
+
+
 def step_metrics(
     completions: Sequence[object], rows: Sequence[dict[str, Any]], lengths: Sequence[int]
 ) -> dict[str, Any]:
     """What a batch of completions does, as the numbers a run logs per step.
 
     ``rows`` hold each completion's ``numbers`` and ``target``; ``lengths`` are the
-    completions' lengths in tokens. Conditional accuracies are ``None`` when no completion
-    falls in the condition.
+    completions' lengths in tokens. Conditional accuracies (and the shares of
+    :func:`search_quality`) are ``None`` when no completion falls in the condition.
     """
     if not (len(completions) == len(rows) == len(lengths)):
         raise ValueError(
@@ -213,6 +372,7 @@ def step_metrics(
         "accuracy_if_retried": _mean([p.correct for p in paths if p.retries]),
         "accuracy_if_not_retried": _mean([p.correct for p in paths if not p.retries]),
         **_retry_shares(paths),
+        **search_quality(paths),
     }
     top = max(lengths)
     hist = [0] * (top // LENGTH_BIN + 1)
@@ -231,8 +391,9 @@ def data_rates(completions: Sequence[str], rows: Sequence[dict[str, Any]]) -> di
 def search_rates(completions: Sequence[str], rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """What completions do in the search world: the share that search (check at least one
     attempt), the share of their checks that are honest, the share of the steps they
-    write whose arithmetic is right, attempts per completion, and the share with an
-    effective retry. Honest checks and right steps are ``None`` when there are none."""
+    write whose arithmetic is right, attempts per completion, the share with an
+    effective retry, and how well the search goes (:func:`search_quality`). Honest checks
+    and right steps are ``None`` when there are none."""
     paths = _analyze_all(completions, rows)
     checks = sum(p.checks for p in paths)
     n = max(len(paths), 1)
@@ -242,6 +403,7 @@ def search_rates(completions: Sequence[str], rows: Sequence[dict[str, Any]]) -> 
         "step_accuracy": _step_accuracy(paths),
         "attempts": sum(len(p.attempts) for p in paths) / n,
         "effective_retry_rate": sum(p.has("effective") for p in paths) / n,
+        **search_quality(paths),
     }
 
 

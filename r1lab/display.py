@@ -14,8 +14,9 @@ CELL_STYLE = "padding:2px 10px;text-align:left;border-bottom:1px solid #ddd"
 
 
 def is_share(key: str) -> bool:
-    """Whether a metric is a share, shown as a percentage: pass@k, rates and accuracies."""
-    return key.startswith("pass@") or key.endswith(("rate", "accuracy"))
+    """Whether a metric is a share, shown as a percentage: pass@k and pass@1 per mode
+    (``search_pass1``), rates, accuracies and precisions."""
+    return key.startswith("pass@") or key.endswith(("rate", "accuracy", "precision", "_pass1"))
 
 
 def format_score(key: str, value: float | None) -> str:

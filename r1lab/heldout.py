@@ -15,7 +15,8 @@ one set of names:
                        over the problems solved at least once)
 ``kl_to_start``        mean per-token KL (k3) of the samples to the model a run started from
 behaviours             :func:`r1lab.behaviors.data_rates` (retries) and
-                       :func:`r1lab.behaviors.search_rates` (the search world)
+                       :func:`r1lab.behaviors.search_rates` (the search world: how often
+                       it searches, and how well, :func:`r1lab.behaviors.search_quality`)
 =====================  ====================================================================
 
 :func:`evaluate` samples and scores (an :class:`EvalResult`); :func:`measure` turns that,

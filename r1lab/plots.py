@@ -69,13 +69,15 @@ def verifier_times(
 
 
 def moving_average(values: Sequence[float], window: int) -> list[float]:
-    """Mean of the last ``window`` values at each point (fewer at the start)."""
-    out, total = [], 0.0
+    """Mean of the last ``window`` values at each point (fewer at the start). NaN (a step
+    that had nothing to measure) is left out of the mean; a window of NaN alone gives NaN."""
+    out, total, count = [], 0.0, 0
     for i, v in enumerate(values):
-        total += v
-        if i >= window:
-            total -= values[i - window]
-        out.append(total / min(i + 1, window))
+        if not math.isnan(v):
+            total, count = total + v, count + 1
+        if i >= window and not math.isnan(values[i - window]):
+            total, count = total - values[i - window], count - 1
+        out.append(total / count if count else math.nan)
     return out
 
 
@@ -125,7 +127,8 @@ class LiveCurves:
     def on_step(self, metrics: dict) -> None:
         self.steps.append(int(metrics.get("step", len(self.steps) + 1)))
         for key in self.keys:
-            self.values[key].append(float(metrics.get(key, math.nan)))
+            value = metrics.get(key)  # None: nothing to measure at this step
+            self.values[key].append(math.nan if value is None else float(value))
         if len(self.steps) % self.every == 0:
             self.redraw()
 
@@ -382,7 +385,9 @@ EMERGENCE_PANELS = {
     "length": "mean completion length (tokens)",
     "effective_retry_rate": "share with an effective retry",
     "retry_rate": "share with any retry",
-    "honest_check_rate": "checks that tell the truth",
+    # The key predates the split by verdict, and shipped runs store it: its title says
+    # what it pools (see ok_precision and no_precision for the verdicts one by one).
+    "honest_check_rate": "verdicts matching the written result (ok and no pooled)",
 }
 _TITLES = {
     **EMERGENCE_PANELS,
@@ -399,12 +404,21 @@ _TITLES = {
     "step_accuracy": "steps computed right",
     "copied_target_rate": "checks that copy the target",
     "truncated_rate": "share cut off by the budget",
+    "ok_precision": "'ok' verdicts that are right",
+    "no_precision": "'no' verdicts that are right",
+    "false_ok_rate": "searches that end on a false 'ok'",
+    "repeat_rate": "searches that repeat an attempt",
+    "valid_item_rate": "search items that follow their chain",
+    "search_pass1": "pass@1 when it searches",
+    "direct_pass1": "pass@1 when it answers directly",
 }
 _RATES = {
     "accuracy", "effective_retry_rate", "retry_rate", "honest_check_rate", "wait_rate",
     "accuracy_if_retried", "accuracy_if_not_retried", "supported_rate",
     "unsuccessful_retry_rate", "superficial_retry_rate", "harmful_retry_rate", "active_rate",
     "checked_rate", "step_accuracy", "copied_target_rate", "truncated_rate",
+    "ok_precision", "no_precision", "false_ok_rate", "repeat_rate", "valid_item_rate",
+    "search_pass1", "direct_pass1",
 }  # fmt: skip
 
 

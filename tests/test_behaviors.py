@@ -12,10 +12,14 @@ from r1lab.behaviors import (
     analyze,
     classify_retries,
     data_rates,
+    read_items,
+    search_quality,
+    search_rates,
     step_metrics,
 )
 from r1lab.rewards import countdown_reward, shown_work_ok, shown_work_reward
 from r1lab.tasks import countdown
+from r1lab.worlds import SEARCH
 
 P = ([3, 4, 5], 17)  # use 3 4 5 to make 17
 
@@ -286,3 +290,153 @@ def test_aha_examples_pair_the_same_prompt_before_and_after():
     with pytest.raises(ValueError, match="kind must be one of"):
         aha_examples(watch, kind="aha")
     assert aha_examples([]) == []
+
+
+# ------------------------------------------------------------------ how well the search goes
+
+S = ([9, 7, 9, 3], 22)  # use 9 7 9 3 to make 22: 9+7+9-3
+CHAIN = "9+7=16,16+9=25,25+3=28 vs 22 no"  # the first item; it keeps 9+7=16,16+9=25
+CLEAN = think(f"{CHAIN} wait 25-3=22 vs 22 ok", "9+7+9-3")
+LOOP = think(f"{CHAIN} wait {CHAIN} wait 25-3=22 vs 22 ok", "9+7+9-3")
+WRONG_LEFT = think(f"{CHAIN} wait 9-3=6 vs 22 no", "9-3")  # 9, not the kept 25
+DIRECT = think("9+7+9-3", "9+7+9-3")
+SEARCH_KEYS = (
+    "ok_precision",
+    "no_precision",
+    "false_ok_rate",
+    "repeat_rate",
+    "valid_item_rate",
+    "search_pass1",
+    "direct_pass1",
+)
+
+
+def test_a_clean_search_follows_its_chain_and_ends_on_a_right_ok():
+    path = analyze(CLEAN, *S)
+    assert path.searches and path.correct
+    assert (path.items, path.valid_items, path.repeated, path.false_ok) == (2, 2, False, False)
+    assert (path.ok_checks, path.right_oks, path.no_checks, path.right_nos) == (1, 1, 1, 1)
+    # the second item is read with the steps it continues
+    assert read_items(path.attempts, S[0])[1].steps == ((9, "+", 7, 16), (16, "+", 9, 25),
+                                                          (25, "-", 3, 22))  # fmt: skip
+
+
+def test_a_looping_search_repeats_an_attempt():
+    assert analyze(LOOP, *S).repeated
+    assert not analyze(CLEAN, *S).repeated
+    # A continuation written again after the same chain is the same work, even when it
+    # goes back in the order + - * / (which parse_think does not read as a continuation).
+    again = think(f"{CHAIN} wait 25-3=22 vs 22 no wait 25+3=28 vs 22 no", "9+7+9+3")
+    assert analyze(again, *S).repeated
+    # the same last step after another chain is other work
+    other = think(f"{CHAIN} wait 9-7=2,2*9=18,18+3=21 vs 22 no wait 18-3=15 vs 22 no", "9-7")
+    assert not analyze(other, *S).repeated
+
+
+@pytest.mark.parametrize(
+    "case, body",
+    [
+        ("the target not reached", "9+7=16,16+9=25,25+3=28 vs 22 ok"),
+        ("the arithmetic wrong", "9+7=16,16+9=25,25+3=22 vs 22 ok"),
+        ("a number used twice, one left out", "9+7=16,16+3=19,19+3=22 vs 22 ok"),
+        ("numbers not in the prompt", "9+7=16,16+2=18,18+4=22 vs 22 ok"),
+        ("a continuation from the wrong operand", f"{CHAIN} wait 19+3=22 vs 22 ok"),
+    ],
+)
+def test_a_search_that_ends_on_a_false_ok(case, body):
+    path = analyze(think(body, "9+7+9-3"), *S)
+    assert path.false_ok, case
+    assert path.ok_checks == 1 and path.right_oks == 0
+    # the answer is right, but the search did not find it
+    assert path.correct
+
+
+def test_only_the_last_verdict_makes_a_false_ok():
+    recovered = think("9+7=16,16+9=25,25+3=28 vs 22 ok wait 25-3=22 vs 22 ok", "9+7+9-3")
+    path = analyze(recovered, *S)
+    assert not path.false_ok and (path.ok_checks, path.right_oks) == (2, 1)
+    assert not analyze(CLEAN, *S).false_ok
+    # a "no" on a right chain is a wrong verdict, not a false ok
+    denied = analyze(think("9+7=16,16+9=25,25-3=22 vs 22 no", "9+7+9-3"), *S)
+    assert not denied.false_ok and (denied.no_checks, denied.right_nos) == (1, 0)
+
+
+def test_an_item_that_takes_the_wrong_left_operand_is_invalid():
+    path = analyze(WRONG_LEFT, *S)
+    assert (path.items, path.valid_items) == (2, 1)
+    assert [i.valid for i in read_items(path.attempts, S[0])] == [True, False]
+    # The items after it are judged against the chain that was kept (25), not the slip.
+    back = think(f"{CHAIN} wait 9-3=6 vs 22 no wait 25/3=x wait 25-3=22 vs 22 ok", "9+7+9-3")
+    path = analyze(back, *S)
+    assert [i.valid for i in read_items(path.attempts, S[0])] == [True, False, True, True]
+    assert not path.false_ok  # its "ok" is judged on 9+7=16,16+9=25,25-3=22
+    # A number the prompt does not hold, or one used up, breaks the chain as well.
+    for slip in ("25-4=21 vs 22 no", "25-9=16 vs 22 no", "28-3=25 vs 22 no"):
+        items = read_items(analyze(think(f"{CHAIN} wait {slip}", "9"), *S).attempts, S[0])
+        assert [i.valid for i in items] == [True, False], slip
+
+
+def test_a_backtrack_written_in_full_is_a_valid_item():
+    numbers = [3, 9, 6, 9]
+    body = (
+        "3+9=12,12/6=2,2+9=11 vs 24 no wait 2-9=x wait 2*9=18 vs 24 no wait 2/9=x "
+        "wait 3-9=x wait 3*9=27,27-6=21,21+9=30 vs 24 no"
+    )
+    items = read_items(analyze(think(body, "3*9-6+9"), numbers, 24).attempts, numbers)
+    assert [i.valid for i in items] == [True] * 6
+    assert items[4].steps == () and items[4].dead == (3, "-", 9)  # a fresh first step
+    # a checked chain that leaves a number out is not a candidate
+    short = read_items(analyze(think("3+9=12,12*6=72 vs 24 no", "3"), numbers, 24).attempts,
+                       numbers)  # fmt: skip
+    assert [i.valid for i in short] == [False]
+
+
+def test_a_direct_answer_is_not_a_search():
+    path = analyze(DIRECT, *S)
+    assert not path.searches and path.correct and path.items == 0
+    shares = search_quality([path])
+    assert shares["direct_pass1"] == 1.0
+    assert all(shares[k] is None for k in SEARCH_KEYS if k != "direct_pass1")
+
+
+def test_cold_start_searches_score_perfectly_on_every_search_measure():
+    rng = random.Random(3)
+    problems = countdown.generate(150, seed=2, spec=SEARCH.spec)
+    texts = [
+        countdown.write_search_trace(p, rng, spec=SEARCH.spec, search_rate=0.5,
+                                     patience=SEARCH.patience)
+        for p in problems
+    ]  # fmt: skip
+    shares = search_rates(texts, [p.to_row() for p in problems])
+    assert shares["repeat_rate"] == shares["false_ok_rate"] == 0.0
+    assert shares["valid_item_rate"] == shares["ok_precision"] == shares["no_precision"] == 1.0
+    assert shares["search_pass1"] < 1.0  # some searches give up (and answer wrong)
+    assert shares["direct_pass1"] == 1.0  # the cold start's direct answers are solutions
+
+
+def test_step_metrics_split_the_verdicts_that_the_pooled_check_rate_hides():
+    # a long honest search that ends on one false "ok"
+    false_end = think(
+        "9+7=16,16+9=25,25+3=28 vs 22 no wait 25*3=75 vs 22 no wait 25/3=x "
+        "wait 9+7=16,16-9=7,7+3=10 vs 22 no wait 7-3=4 vs 22 no wait 7*3=21 vs 22 ok",
+        "(9+7-9)*3",
+    )
+    wrong_direct = think("9*7-9-3", "9*7-9-3")
+    batch = [CLEAN, LOOP, WRONG_LEFT, false_end, DIRECT, wrong_direct]
+    m = step_metrics(batch, [{"numbers": S[0], "target": S[1]}] * 6, [40] * 6)
+    assert all(key in m for key in SEARCH_KEYS)
+    # verdicts: CLEAN no ok, LOOP no no ok, WRONG_LEFT no no, false_end no no no no ok
+    assert m["honest_check_rate"] == pytest.approx(11 / 12)  # only "21 vs 22 ok" is dishonest
+    assert m["ok_precision"] == pytest.approx(2 / 3)
+    assert m["no_precision"] == 1.0
+    assert m["false_ok_rate"] == pytest.approx(1 / 4)
+    assert m["repeat_rate"] == pytest.approx(1 / 4)
+    assert m["valid_item_rate"] == pytest.approx((2 + 3 + 1 + 6) / (2 + 3 + 2 + 6))
+    assert m["search_pass1"] == pytest.approx(2 / 4)
+    assert m["direct_pass1"] == pytest.approx(1 / 2)
+    # the held-out measurement reads the same numbers under the same names
+    rates = search_rates(batch, [{"numbers": S[0], "target": S[1]}] * 6)
+    assert {k: rates[k] for k in SEARCH_KEYS} == {k: m[k] for k in SEARCH_KEYS}
+    # a batch with no search at all has nothing to say about the search
+    direct = step_metrics([DIRECT], [{"numbers": S[0], "target": S[1]}], [10])
+    assert direct["false_ok_rate"] is None and direct["search_pass1"] is None

@@ -152,6 +152,8 @@ def test_a_shipped_run_is_complete(path):
 
 # ------------------------------------------------------------------ the search world
 
+SEARCH_QUALITY_KEYS = ("ok_precision", "no_precision", "false_ok_rate", "repeat_rate",
+                       "valid_item_rate", "search_pass1", "direct_pass1")  # fmt: skip
 SEARCH_KEYS = BEHAVIOUR_KEYS + ("checked_rate", "copied_target_rate", "step_accuracy")
 
 
@@ -161,10 +163,11 @@ def test_a_search_world_run_starts_from_its_own_models_and_measures_searches(tmp
     summary = emergence_run(cfg, "sft", run_dir, progress=False, world="search", steps=2,
                             max_new_tokens=24)  # fmt: skip
     assert summary["world"] == "search" and summary["settings"]["max_new_tokens"] == 24
-    for key in ("pass@16", "search_rate", "attempts", "honest_check_rate", "truncated_rate"):
+    shown = ("pass@16", "search_rate", "attempts", "honest_check_rate", "truncated_rate")
+    for key in shown + SEARCH_QUALITY_KEYS:
         assert key in summary["before"] and key in summary["after"], key
     run = load_run(run_dir)
-    for key in SEARCH_KEYS:
+    for key in SEARCH_KEYS + SEARCH_QUALITY_KEYS:  # the shipped runs predate the second
         assert key in run.metrics[0], key
     watch = [json.loads(line) for line in (run_dir / WATCH_FILE).read_text().splitlines()]
     assert all(len(r["numbers"]) == 4 for r in watch)  # the search world's held-out problems

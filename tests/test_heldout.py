@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from r1lab.behaviors import search_quality, search_rates
 from r1lab.data import load_eval
 from r1lab.display import format_score, is_share
 from r1lab.experiments import before_after_rows, heldout_settings, load_emergence
@@ -22,7 +23,7 @@ from r1lab.heldout import (
 from r1lab.models import load_shipped
 from r1lab.paths import SHIPPED_RUNS_DIR
 from r1lab.runlog import mean_of, window_mean
-from r1lab.worlds import get_world
+from r1lab.worlds import SEARCH, get_world
 
 THINK = "<think>3+4=7 ok</think>"
 
@@ -63,6 +64,23 @@ def test_measure_reports_only_what_is_asked(sft, rows):
     assert list(scores) == ["pass@1", "pass@4", "greedy_accuracy", "format_rate", "mean_length"]
 
 
+def test_the_search_world_measurement_says_how_well_the_search_goes():
+    model, tokenizer = load_shipped("search-sft", device="cpu")
+    rows = list(load_eval(SEARCH.eval_name, 4, chat=True))
+    scores, sampled = measure_with_samples(
+        model, tokenizer, rows, num_samples=4, max_new_tokens=160, search=True
+    )
+    texts = [t for group in sampled.texts for t in group]
+    again = search_rates(texts, [row for row in rows for _ in range(4)])
+    for key in search_quality([]):
+        assert key in scores and scores[key] == again[key], key
+    # each mode's pass@1 is the share correct among that mode's samples
+    modes = [s for s in (scores["search_pass1"], scores["direct_pass1"]) if s is not None]
+    assert modes and all(0.0 <= s <= 1.0 for s in modes)
+    assert "false_ok_rate" not in measure(model, tokenizer, rows[:1], num_samples=2,
+                                          max_new_tokens=16)  # fmt: skip
+
+
 def test_a_run_is_measured_as_the_shipped_runs_were():
     settings = GRPOSettings()
     countdown = heldout_settings(settings)
@@ -98,6 +116,8 @@ def test_scores_format_and_window_means():
               if is_share(k)]  # fmt: skip
     assert shares == ["greedy_accuracy", "retry_rate", "pass@16"]
     assert mean_of([0.5, None, 1.0]) == 0.75 and mean_of([None]) is None
+    assert all(is_share(key) for key in search_quality([]))  # the search measures
+    assert not is_share("search_items") and format_score("ok_precision", 0.5) == "50.0%"
     metrics = [{"step": i, "r": float(i)} for i in range(1, 11)] + [{"step": 11, "r": None}]
     assert window_mean(metrics, "r", first=True, n=2) == 1.5
     assert window_mean(metrics, "r", first=False, n=3) == 9.5  # step 11 did not measure it
@@ -116,3 +136,5 @@ def test_the_emergence_study_loads_with_its_summaries():
     after = [r.summary["after"]["pass@1"] for r in study["sft"]]
     mean = f"{format_score('pass@1', sum(before) / 3)} → {format_score('pass@1', sum(after) / 3)}"
     assert rows[-1][1] == mean
+    # runs measured before the search measures existed show them as absent
+    assert before_after_rows(study["sft"], ["false_ok_rate"])[-1] == ["mean", "– → –"]

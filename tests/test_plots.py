@@ -99,6 +99,22 @@ def test_moving_average_and_smoothed_live_curves():
         LiveCurves(smooth=0)
 
 
+def test_a_metric_a_step_could_not_measure_leaves_a_gap_not_a_crash():
+    from r1lab.behaviors import search_quality
+    from r1lab.plots import LiveCurves, moving_average
+
+    nan = float("nan")
+    smooth = moving_average([1.0, nan, 3.0, nan, nan], 2)
+    assert smooth[:4] == [1.0, 1.0, 3.0, 3.0] and smooth[4] != smooth[4]  # NaN: none in reach
+    keys = list(search_quality([]))
+    live = LiveCurves(keys, every=1, smooth=2)
+    live.on_step({"step": 1, **dict.fromkeys(keys)})  # a batch with no search: all None
+    live.on_step({"step": 2, **dict.fromkeys(keys, 0.5)})
+    for ax, key in zip(live.axes, keys, strict=True):
+        assert ax.get_title() != key and ax.get_yticklabels()[-1].get_text() == "100%", key
+        assert list(ax.lines[-1].get_ydata())[-1] == 0.5
+
+
 def test_training_curves_one_line_per_run_and_panel_per_metric():
     from r1lab.plots import training_curves
 
