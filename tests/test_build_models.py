@@ -14,6 +14,7 @@ from r1lab.build_models import (
     EvalSettings,
     build,
     check_targets,
+    files_digests,
     format_card,
     weights_digest,
 )
@@ -136,6 +137,10 @@ def test_the_search_cold_start_checks_honestly_and_searches_in_a_minority():
 @pytest.mark.parametrize("name", NAMES + SEARCH_NAMES)
 def test_shipped_cards_describe_the_shipped_weights(name):
     assert shipped_card(name)["weights_sha256"] == weights_digest(SHIPPED_MODELS_DIR / name)
+    # Every file of the folder, config and tokenizer too, as a rebuild would record them.
+    files = shipped_card(name)["files_sha256"]
+    assert files == files_digests(SHIPPED_MODELS_DIR / name)
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= set(files)
 
 
 def test_the_sft_card_names_its_base():
