@@ -12,6 +12,7 @@ from typing import Any
 
 from r1lab.config import ENV_PREFIX, PROFILES, RunConfig
 from r1lab.course import LANGUAGES
+from r1lab.paths import NOTEBOOKS_DIR
 
 # Commands whose interrupted runs continue where they stopped when started again.
 RESUMABLE = ("grpo", "emergence", "sweep", "scale")
@@ -108,20 +109,21 @@ def _rebuild_editions() -> None:
 def _edition(args: argparse.Namespace) -> int:
     from r1lab.edition import build_edition, edition_problems, readme_problems, write_todo
 
+    folder = args.notebooks
     if args.todo:
-        todo = write_todo(args.lang)
+        todo = write_todo(args.lang, folder)
         for name, n in todo.items():
             print(f"{name}: {n} cells to translate" if n else f"{name}: translated")
         return 0
     if args.check:
-        problems = edition_problems(args.lang) + readme_problems(args.lang)
+        problems = edition_problems(args.lang, folder) + readme_problems(args.lang, folder.parent)
         for problem in problems:
             print(problem, file=sys.stderr)
         if not problems:
             print(f"the {args.lang} edition is in sync with the English notebooks")
         return 1 if problems else 0
-    for path in build_edition(args.lang):
-        print(f"wrote notebooks/{args.lang}/{path.name}")
+    for path in build_edition(args.lang, folder):
+        print(f"wrote {folder.name}/{args.lang}/{path.name}")
     return 0
 
 
@@ -388,6 +390,13 @@ def _parser() -> argparse.ArgumentParser:
         "translations of their markdown (notebooks/<lang>/translations/)",
     )
     edi.add_argument("lang", choices=sorted(LANGUAGES), help="the edition's language")
+    edi.add_argument(
+        "--notebooks",
+        type=Path,
+        default=NOTEBOOKS_DIR,
+        help="the folder of the English notebooks (default: notebooks/; its parent holds "
+        "the READMEs)",
+    )
     what = edi.add_mutually_exclusive_group()
     what.add_argument(
         "--check", action="store_true", help="only report cells missing, stale or out of sync"
