@@ -262,7 +262,8 @@ def _scale(args: argparse.Namespace) -> int:
     from r1lab import scale
     from r1lab.paths import RUNS_DIR
 
-    cfg = run_config(args, "lesson")
+    # --steps is checked against RunConfig's bound on rl_steps, as `r1lab grpo` checks it.
+    cfg = run_config(args, "lesson", rl_steps=args.steps)
     given = {
         "steps": args.steps, "prompts_per_step": args.prompts_per_step,
         "num_generations": args.num_generations, "max_new_tokens": args.max_new_tokens,
