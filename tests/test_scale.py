@@ -14,7 +14,7 @@ import pytest
 
 from r1lab import scale
 from r1lab.grpo_settings import GRPOSettings
-from r1lab.paths import SHIPPED_MODELS_DIR
+from r1lab.paths import SHIPPED_MODELS_DIR, SHIPPED_RUNS_DIR
 from r1lab.rewards import countdown_reward
 from r1lab.runlog import load_run
 from r1lab.storage import read_json, read_jsonl
@@ -100,6 +100,19 @@ def test_a_finished_scale_run_is_kept(tmp_path):
     assert again.returncode == 2
     assert "holds a finished run (other settings: steps: 1 → 2)" in again.stderr
     assert [m["step"] for m in load_run(out).metrics] == [1]
+
+
+def test_a_run_folder_passed_as_the_model_is_named_as_one(tmp_path):
+    run = SHIPPED_RUNS_DIR / "grpo" / "r1lab-lesson-seed0"  # written by r1lab grpo
+    done = subprocess.run(
+        [sys.executable, "-m", "r1lab", "scale", *TINY_RUN[2:], "--model", str(run),
+         "--steps", "1", "--out", str(tmp_path / "run")],
+        cwd=REPO, env=ENV, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert f"{run} is an r1lab run folder" in done.stderr and "not a model" in done.stderr
+    assert "pass a model folder, such as data/checkpoints/sft" in done.stderr.lower()
+    assert "no tokenizer" not in done.stderr
 
 
 # ---------------------------------------------------------------------------- the pieces
