@@ -133,11 +133,11 @@ def _slides(args: argparse.Namespace) -> int:
     from r1lab.edition import all_notebooks
     from r1lab.notebook_runner import course_notebooks
     from r1lab.paths import REPO_ROOT
-    from r1lab.slides import SLIDES_DIR, build_slides, tag_slides
+    from r1lab.slides import SLIDES_DIR, build_slides, read_notebook, tag_slides
 
     if args.tag:
         for path in course_notebooks():
-            nb = nbformat.read(path, as_version=4)
+            nb = read_notebook(path)
             changed = tag_slides(nb)
             if changed:
                 nbformat.write(nb, path)
@@ -145,7 +145,7 @@ def _slides(args: argparse.Namespace) -> int:
         _rebuild_editions()
         return 0
     notebooks = [Path(p) for p in args.paths] or all_notebooks()
-    out = args.out or SLIDES_DIR
+    out = check_writable(args.out or SLIDES_DIR)
     for path in build_slides(notebooks, out, reveal_prefix=args.reveal_prefix):
         print(f"wrote {path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path}")
     return 0
