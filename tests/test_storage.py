@@ -43,6 +43,7 @@ from r1lab.storage import (
     write_json,
 )
 from r1lab.sweep import SWEEP_DIR, load_sweep, run_sweep, sweep_run
+from tests.processes import alive, children
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -294,26 +295,6 @@ def test_a_second_sweep_on_the_same_folder_is_refused(tmp_path):
 # ------------------------------------------------------------------ workers die with the parent
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
 def test_a_killed_sweep_leaves_no_workers(tmp_path, sig):
@@ -328,16 +309,16 @@ def test_a_killed_sweep_leaves_no_workers(tmp_path, sig):
         while time.monotonic() < deadline and not list(tmp_path.glob(f"*-seed*/{LOCK_FILE}")):
             assert sweep.poll() is None, (tmp_path / "log.txt").read_text()
             time.sleep(0.5)  # until a worker is training
-        children = _children(sweep.pid)
-        assert len(children) >= 2, "the sweep started no workers"
+        workers = children(sweep.pid)
+        assert len(workers) >= 2, "the sweep started no workers"
     finally:
         sweep.send_signal(sig)
         sweep.wait()
         log.close()
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and any(map(_alive, children)):
+    while time.monotonic() < deadline and any(map(alive, workers)):
         time.sleep(0.5)
-    assert not [pid for pid in children if _alive(pid)]
+    assert not [pid for pid in workers if alive(pid)]
     # The sweep run again resumes alone: no second writer in any run folder.
     for lock in tmp_path.glob(f"*/{LOCK_FILE}"):
         with exclusive(lock.parent):
@@ -358,9 +339,9 @@ def test_study_workers_exit_with_their_parent():
     parent.kill()
     parent.wait()
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and _alive(child):
+    while time.monotonic() < deadline and alive(child):
         time.sleep(0.1)
-    assert not _alive(child)
+    assert not alive(child)
 
 
 def test_overwrite_also_clears_the_folders_a_new_run_would_resume_from(tmp_path):
