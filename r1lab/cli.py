@@ -14,6 +14,7 @@ from typing import Any
 
 from r1lab.config import ENV_PREFIX, PROFILES, RunConfig
 from r1lab.course import LANGUAGES
+from r1lab.paths import NOTEBOOKS_DIR
 
 # Commands whose interrupted runs continue where they stopped when started again.
 RESUMABLE = ("grpo", "emergence", "sweep", "scale")
@@ -120,20 +121,21 @@ def _rebuild_editions() -> None:
 def _edition(args: argparse.Namespace) -> int:
     from r1lab.edition import build_edition, edition_problems, readme_problems, write_todo
 
+    folder = args.notebooks
     if args.todo:
-        todo = write_todo(args.lang)
+        todo = write_todo(args.lang, folder)
         for name, n in todo.items():
             print(f"{name}: {n} cells to translate" if n else f"{name}: translated")
         return 0
     if args.check:
-        problems = edition_problems(args.lang) + readme_problems(args.lang)
+        problems = edition_problems(args.lang, folder) + readme_problems(args.lang, folder.parent)
         for problem in problems:
             print(problem, file=sys.stderr)
         if not problems:
             print(f"the {args.lang} edition is in sync with the English notebooks")
         return 1 if problems else 0
-    for path in build_edition(args.lang):
-        print(f"wrote notebooks/{args.lang}/{path.name}")
+    for path in build_edition(args.lang, folder):
+        print(f"wrote {folder.name}/{args.lang}/{path.name}")
     return 0
 
 
@@ -143,11 +145,11 @@ def _slides(args: argparse.Namespace) -> int:
     from r1lab.edition import all_notebooks
     from r1lab.notebook_runner import course_notebooks
     from r1lab.paths import REPO_ROOT
-    from r1lab.slides import SLIDES_DIR, build_slides, tag_slides
+    from r1lab.slides import SLIDES_DIR, build_slides, read_notebook, tag_slides
 
     if args.tag:
         for path in course_notebooks():
-            nb = nbformat.read(path, as_version=4)
+            nb = read_notebook(path)
             changed = tag_slides(nb)
             if changed:
                 nbformat.write(nb, path)
@@ -155,7 +157,7 @@ def _slides(args: argparse.Namespace) -> int:
         _rebuild_editions()
         return 0
     notebooks = [Path(p) for p in args.paths] or all_notebooks()
-    out = args.out or SLIDES_DIR
+    out = check_writable(args.out or SLIDES_DIR)
     for path in build_slides(notebooks, out, reveal_prefix=args.reveal_prefix):
         print(f"wrote {path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path}")
     return 0
@@ -275,7 +277,8 @@ def _scale(args: argparse.Namespace) -> int:
     from r1lab import scale
     from r1lab.paths import RUNS_DIR
 
-    cfg = run_config(args, "lesson")
+    # --steps is checked against RunConfig's bound on rl_steps, as `r1lab grpo` checks it.
+    cfg = run_config(args, "lesson", rl_steps=args.steps)
     given = {
         "steps": args.steps, "prompts_per_step": args.prompts_per_step,
         "num_generations": args.num_generations, "max_new_tokens": args.max_new_tokens,
@@ -445,6 +448,13 @@ def _parser() -> argparse.ArgumentParser:
         "translations of their markdown (notebooks/<lang>/translations/)",
     )
     edi.add_argument("lang", choices=sorted(LANGUAGES), help="the edition's language")
+    edi.add_argument(
+        "--notebooks",
+        type=Path,
+        default=NOTEBOOKS_DIR,
+        help="the folder of the English notebooks (default: notebooks/; its parent holds "
+        "the READMEs)",
+    )
     what = edi.add_mutually_exclusive_group()
     what.add_argument(
         "--check", action="store_true", help="only report cells missing, stale or out of sync"

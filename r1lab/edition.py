@@ -13,6 +13,10 @@ is ever copied by hand. ``edition_problems`` lists what keeps an edition from be
 sync: a markdown cell without a translation, a translation of an older English text (its
 hash no longer matches), a translation of a cell that is gone, and a built notebook whose
 cells differ from what the English notebook and the translations make.
+
+Cell ids are the keys, so an English notebook with a cell that has no id, or one that
+another cell has too, is refused (:func:`read_english`): nbformat would give that cell a
+new random id on every read, and its translation would be filed under a new key each time.
 """
 
 from __future__ import annotations
@@ -35,11 +39,15 @@ class EditionError(ValueError):
     """An edition cannot be built: translations are missing, stale or unreadable."""
 
 
+class CellIdError(EditionError):
+    """An English notebook has a cell without an id, or with another cell's id."""
+
+
 @dataclass(frozen=True)
 class Problem:
     notebook: str  # the English notebook's file name
     cell: str  # the cell id ('' for the notebook as a whole)
-    kind: str  # missing | stale | orphan | unreadable | not built | differs
+    kind: str  # missing | stale | orphan | unreadable | cell ids | not built | differs
     detail: str = ""
 
     def __str__(self) -> str:
@@ -87,11 +95,50 @@ def load_translations(path: Path) -> dict[str, dict]:
     return cells
 
 
+def _first_words(cell: dict, words: int = 6) -> str:
+    source = cell.get("source", "")
+    text = "".join(source) if isinstance(source, list) else str(source)
+    first = " ".join(text.split()[:words])
+    return first if len(first) <= 50 else first[:49] + "…"
+
+
+def read_english(notebook: Path) -> nbformat.NotebookNode:
+    """The English ``notebook``, whose cell ids key its translations. A cell without an
+    id, or with the id of an earlier cell, is a :class:`CellIdError` naming the notebook
+    and each such cell (its index and first words): nbformat would make up a new id for
+    it on every read, filing its translation under a new key each time."""
+    try:
+        text = notebook.read_text(encoding="utf-8")
+        cells = json.loads(text)["cells"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise EditionError(f"cannot read the notebook {notebook}: {err}") from err
+    seen: set[str] = set()
+    bad = []
+    for index, cell in enumerate(cells):
+        cell_id = cell.get("id") if isinstance(cell, dict) else None
+        if not isinstance(cell_id, str) or not cell_id:
+            bad.append(f"cell {index} ({_first_words(cell)!r}): no id")
+        elif cell_id in seen:
+            bad.append(f"cell {index} ({_first_words(cell)!r}): id {cell_id!r} again")
+        else:
+            seen.add(cell_id)
+    if bad:
+        listed = "; ".join(bad[:10]) + (f"; … and {len(bad) - 10} more" if len(bad) > 10 else "")
+        raise CellIdError(
+            f"{notebook.name} has cells without a unique id, which key their translations: "
+            + listed
+            + f". Restore a cell's lost id (`git diff {notebook.name}` shows it) to keep its "
+            "translation; give a new cell an id by saving the notebook with nbformat "
+            "(nbformat.write(nbformat.read(path, 4), path))."
+        )
+    return nbformat.reads(text, as_version=4)
+
+
 def translation_skeleton(notebook: Path, lang: str) -> dict:
     """A translation file's content for ``notebook``: entries already translated and
     current are kept, every other markdown cell gets its English text to translate and an
     empty ``text`` (``edition_problems`` reports those as missing)."""
-    nb = nbformat.read(notebook, as_version=4)
+    nb = read_english(notebook)
     path = translation_path(lang, notebook)
     old = load_translations(path) if path.exists() else {}
     cells = {}
@@ -112,10 +159,17 @@ def _localise_links(text: str) -> str:
     return re.sub(r"\]\(\.\./", "](../../", text)
 
 
-def translated_notebook(notebook: Path, lang: str) -> tuple[nbformat.NotebookNode, list[Problem]]:
+def translated_notebook(
+    notebook: Path, lang: str
+) -> tuple[nbformat.NotebookNode | None, list[Problem]]:
     """The edition of ``notebook`` and the problems of its translations (the edition
-    keeps the English text of a cell whose translation is missing or stale)."""
-    nb = nbformat.read(notebook, as_version=4)
+    keeps the English text of a cell whose translation is missing or stale); None, with
+    the problem, for a notebook whose cells cannot be keyed (:func:`read_english`)."""
+    try:
+        nb = read_english(notebook)
+    except EditionError as err:
+        kind = "cell ids" if isinstance(err, CellIdError) else "unreadable"
+        return None, [Problem(notebook.name, "", kind, str(err))]
     path = translation_path(lang, notebook)
     problems = []
     try:
@@ -168,6 +222,8 @@ def edition_problems(lang: str, notebooks_dir: Path = NOTEBOOKS_DIR) -> list[Pro
     for notebook in course_notebooks(notebooks_dir):
         expected, found = translated_notebook(notebook, lang)
         problems += found
+        if expected is None:  # its cells have no ids to compare by
+            continue
         built = edition_dir(lang, notebooks_dir) / notebook.name
         if not built.exists():
             problems.append(Problem(notebook.name, "", "not built", str(built.name)))
@@ -226,11 +282,13 @@ def build_edition(lang: str, notebooks_dir: Path = NOTEBOOKS_DIR) -> list[Path]:
 
 def write_todo(lang: str, notebooks_dir: Path = NOTEBOOKS_DIR) -> dict[str, int]:
     """Rewrite each translation file with every cell that still needs translating (its
-    English text beside an empty ``text``); returns how many cells each file needs."""
+    English text beside an empty ``text``); returns how many cells each file needs.
+    Every notebook is read before any file is written, so a notebook that is refused
+    (:func:`read_english`) leaves every translation file as it was."""
     edition_dir(lang, notebooks_dir)
     todo = {}
-    for notebook in course_notebooks(notebooks_dir):
-        skeleton = translation_skeleton(notebook, lang)
+    skeletons = [(n, translation_skeleton(n, lang)) for n in course_notebooks(notebooks_dir)]
+    for notebook, skeleton in skeletons:
         path = translation_path(lang, notebook)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(skeleton, ensure_ascii=False, indent=1) + "\n", "utf-8")

@@ -23,6 +23,8 @@ from transformers import (
 from transformers import set_seed as _hf_set_seed
 
 from r1lab.paths import SHIPPED_MODELS_DIR
+from r1lab.runlog import CONFIG_FILE as RUN_CONFIG_FILE
+from r1lab.runlog import EVAL_FILE, METRICS_FILE
 from r1lab.storage import CorruptFileError, read_json, sha256_file
 from r1lab.tokenizer import build_tokenizer, check_text
 from r1lab.worlds import WORLDS
@@ -236,7 +238,27 @@ def check_files(path: str | Path) -> None:
             )
 
 
+def _is_run_folder(path: Path) -> bool:
+    """Whether ``path`` holds an r1lab run's log (:mod:`r1lab.runlog`), whose config.json
+    holds training settings, not a model's architecture (every model config names its
+    ``model_type``)."""
+    if not any((path / f).is_file() for f in (METRICS_FILE, EVAL_FILE)):
+        return False
+    try:
+        config = read_json(path / RUN_CONFIG_FILE)
+    except (OSError, ValueError):
+        return True
+    return not (isinstance(config, dict) and "model_type" in config)
+
+
 def _check_model_directory(path: Path) -> None:
+    if _is_run_folder(path):
+        raise FileNotFoundError(
+            f"{path} is an r1lab run folder (a training run's log: {RUN_CONFIG_FILE} of its "
+            f"settings, {METRICS_FILE}, {EVAL_FILE}), not a model: a run keeps what it measured, "
+            "not its weights. Pass a model folder, such as data/checkpoints/sft (one written "
+            "by r1lab.models.save), or a hub id such as Qwen/Qwen2.5-0.5B-Instruct"
+        )
     if not (path / "config.json").is_file():
         raise FileNotFoundError(
             f"{path} is a directory but holds no config.json: save a model there with "

@@ -179,7 +179,8 @@ def check_arithmetic(completion: object, answer: int) -> Verdict:
     checks = [("format", parsed.ok, parsed.reason)]
     if not parsed.ok:
         return Verdict(0.0, parsed.reason, parsed, None, tuple(checks))
-    if not re.fullmatch(rf"-?\d{{1,{MAX_DIGITS * 2}}}", parsed.answer):
+    # [0-9], not \d: int() would read other scripts' digits ("١٢") as the number too.
+    if not re.fullmatch(rf"-?[0-9]{{1,{MAX_DIGITS * 2}}}", parsed.answer):
         reason = "the answer must be a whole number written with digits"
         checks.append(("number", False, reason))
         return Verdict(0.0, reason, parsed, None, tuple(checks))

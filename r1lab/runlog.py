@@ -18,12 +18,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from datasets import Dataset
+from typing import TYPE_CHECKING, Any
 
 from r1lab.paths import RUNS_DIR
 from r1lab.storage import append_jsonl, read_json, read_jsonl, write_json, write_jsonl
+
+if TYPE_CHECKING:  # imported when needed: loading a model need not import datasets
+    from datasets import Dataset
 
 CONFIG_FILE, METRICS_FILE, SAMPLES_FILE = "config.json", "metrics.jsonl", "samples.jsonl"
 EVAL_FILE = "eval.json"
@@ -124,6 +125,8 @@ def list_runs(root: str | Path = RUNS_DIR) -> list[Path]:
 
 def metrics_dataset(run_dir: str | Path) -> Dataset:
     """A run's metrics as a ``datasets.Dataset`` (one row per step)."""
+    from datasets import Dataset
+
     metrics = load_run(run_dir).metrics
     keys = sorted({k for row in metrics for k in row})
     return Dataset.from_list([{k: row.get(k) for k in keys} for row in metrics])

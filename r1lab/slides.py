@@ -56,6 +56,27 @@ def tag_slides(nb: nbformat.NotebookNode) -> int:
     return len(changed)
 
 
+def read_notebook(path: Path) -> nbformat.NotebookNode:
+    """The notebook in ``path``; a file that is missing, unreadable or not a valid notebook
+    is an error naming it."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder, not a notebook: name .ipynb files")
+    try:
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no notebook {path}") from None
+    except OSError as err:
+        raise OSError(f"cannot read the notebook {path}: {err.strerror or err}") from err
+    except (ValueError, KeyError, TypeError, AttributeError, nbformat.ValidationError) as err:
+        # nbformat reports bad JSON and bad structure in all of these; the first line of
+        # its message says what is wrong (a schema error goes on for pages).
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ValueError(f"{path} is not a valid notebook: {reason}") from err
+    return nb
+
+
 def deck_path(notebook: Path, out_dir: Path = SLIDES_DIR) -> Path:
     """``notebooks/05_x.ipynb`` → ``slides/05_x.slides.html``; an edition's notebook
     (``notebooks/zh/05_x.ipynb``) → ``slides/zh/05_x.slides.html``."""
@@ -86,15 +107,25 @@ def build_slides(
         exporter.reveal_url_prefix = reveal_prefix
     written = []
     for notebook in notebooks:
-        nb = nbformat.read(notebook, as_version=4)
+        nb = read_notebook(notebook)
         if not any(c.metadata.get("slideshow", {}).get("slide_type") == "slide" for c in nb.cells):
             raise ValueError(
-                f"{notebook.name} has no cell tagged to start a slide: run `r1lab slides --tag`"
+                f"{notebook} has no cell tagged to start a slide: run `r1lab slides --tag`"
             )
-        body, _ = exporter.from_notebook_node(nb)
+        try:
+            body, _ = exporter.from_notebook_node(nb)
+        except Exception as err:  # nbconvert's templates fail in many ways: name the notebook
+            raise ValueError(f"cannot make slides of {notebook}: {err}") from err
         path = deck_path(notebook, out_dir)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(body, encoding="utf-8")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(body, encoding="utf-8")
+        except FileExistsError as err:  # a file where a folder of the path should be
+            raise NotADirectoryError(
+                f"cannot write {path}: {err.filename} is a file, not a folder"
+            ) from err
+        except OSError as err:
+            raise OSError(f"cannot write {path}: {err.strerror or err}") from err
         written.append(path)
         if on_deck:
             on_deck(path)

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 
 import pytest
+from hypothesis import strategies as st
 
 from r1lab.models import create_model, save
 from r1lab.tokenizer import build_tokenizer
@@ -26,6 +28,16 @@ def hub_cache(root: Path, repo_id: str, model_dir: Path) -> Path:
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text("0" * 40)
     return root
+
+
+# A digit of another script (Arabic-Indic, Devanagari, fullwidth, ...): int() reads it.
+other_digit_st = st.characters(categories=["Nd"]).filter(lambda c: not c.isascii())
+
+
+def in_script_of(digit: str, text: str) -> str:
+    """``text`` with every ASCII digit written in ``digit``'s script instead."""
+    zero = ord(digit) - unicodedata.digit(digit)
+    return "".join(chr(zero + int(c)) if "0" <= c <= "9" else c for c in text)
 
 
 @pytest.fixture(scope="session")

@@ -188,6 +188,20 @@ def test_typo_variable_makes_the_command_exit_non_zero_naming_it(tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("command", ["grpo", "scale"])
+def test_steps_beyond_the_bound_are_refused_alike_before_any_work(tmp_path, command):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("R1LAB_")}
+    env.update(OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
+    out = tmp_path / "run"
+    argv = [sys.executable, "-m", "r1lab", command, "--steps", "1000000000000", "--out", str(out)]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        f"r1lab {command}: error: rl_steps must be an integer in [0, 100000] (got 1000000000000)"
+    )
+    assert not out.exists()
+
+
 # ------------------------------------------------------------------------- threads
 
 

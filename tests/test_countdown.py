@@ -16,6 +16,7 @@ from r1lab.tasks import countdown
 from r1lab.tasks.countdown import CountdownProblem, CountdownSpec
 from r1lab.tasks.expressions import Expr, all_expressions, random_expression
 from r1lab.tasks.splits import split_of
+from tests.conftest import in_script_of, other_digit_st
 
 
 def test_generation_is_seeded_distinct_in_range_and_solvable():
@@ -267,3 +268,18 @@ def test_ordered_traces_search_among_chains():
 )
 def test_think_text_reads_malformed_completions_too(completion, think):
     assert countdown.think_text(completion) == think
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 99), st.sampled_from("+-*"), st.integers(1, 99), other_digit_st)
+def test_parse_think_reads_only_ascii_numbers(a, op, b, digit):
+    result = {"+": a + b, "-": a - b, "*": a * b}[op]
+    step = f"{a}{op}{b}={result} vs {result} ok"
+    [read] = countdown.parse_think(step)
+    assert (read.steps, read.compared) == ([(a, op, b, result)], result)
+    # The same step in another script's digits is no step and no comparison...
+    [foreign] = countdown.parse_think(in_script_of(digit, step))
+    assert (foreign.steps, foreign.compared) == ([], None)
+    # ...and a number glued to such a digit is not read as the ASCII part alone.
+    assert countdown.parse_think(digit + step)[0].steps == []
+    assert countdown.parse_think(f"{a}{op}{b}={result}{digit} ok")[0].steps == []

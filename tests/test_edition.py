@@ -2,6 +2,8 @@
 and a test that fails the moment the two drift apart."""
 
 import json
+import subprocess
+import sys
 
 import nbformat
 import pytest
@@ -17,7 +19,7 @@ from r1lab.edition import (
     write_todo,
 )
 from r1lab.notebook_runner import course_notebooks
-from r1lab.paths import NOTEBOOKS_DIR
+from r1lab.paths import NOTEBOOKS_DIR, REPO_ROOT
 
 
 def test_the_shipped_chinese_edition_is_in_sync_with_the_english_notebooks():
@@ -145,3 +147,64 @@ def test_a_corrupt_translation_file_is_named(tmp_path):
 def test_an_unknown_language_is_refused(tmp_path):
     with pytest.raises(EditionError, match="unknown language 'fr'"):
         edition_problems("fr", tmp_path)
+
+
+def _set_id(path, index, cell_id=None):
+    """Give cell ``index`` of the notebook file the id ``cell_id``, or none, as an editor
+    that loses it would; returns the id it had."""
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    had = raw["cells"][index].pop("id", None)
+    if cell_id is not None:
+        raw["cells"][index]["id"] = cell_id
+    path.write_text(json.dumps(raw, indent=1), encoding="utf-8")
+    return had
+
+
+def test_a_cell_without_an_id_is_refused_and_its_translation_kept(tmp_path):
+    path, tpath, nb = _tiny_course(tmp_path)
+    kept = tpath.read_bytes()
+    lost = _set_id(path, 2)
+    for _ in range(2):  # every run refuses; none rewrites the translation file
+        with pytest.raises(
+            EditionError, match=r"00_tiny\.ipynb .*cell 2 \('## The answer Two\.'\)"
+        ):
+            write_todo("zh", tmp_path)
+        assert tpath.read_bytes() == kept
+    [problem] = edition_problems("zh", tmp_path)
+    assert (problem.notebook, problem.kind) == ("00_tiny.ipynb", "cell ids")
+    assert "cell 2 ('## The answer Two.'): no id" in problem.detail
+    with pytest.raises(EditionError, match="cell ids"):
+        build_edition("zh", tmp_path)
+    # With its id back, the cell finds its translation: nothing to translate, in sync.
+    _set_id(path, 2, lost)
+    assert write_todo("zh", tmp_path) == {"00_tiny.json": 0}
+    assert load_translations(tpath)[lost]["text"] == "## 答案\n\n二。"
+    assert edition_problems("zh", tmp_path) == []
+
+
+def test_a_cell_repeating_another_cells_id_is_refused(tmp_path):
+    path, tpath, nb = _tiny_course(tmp_path)
+    _set_id(path, 2, nb.cells[0].id)
+    with pytest.raises(
+        EditionError, match=rf"cell 2 \('## The answer Two\.'\): id '{nb.cells[0].id}' again"
+    ):
+        write_todo("zh", tmp_path)
+    assert [p.kind for p in edition_problems("zh", tmp_path)] == ["cell ids"]
+
+
+def test_the_edition_command_refuses_a_notebook_with_an_id_less_cell(tmp_path):
+    path, tpath, _ = _tiny_course(tmp_path)
+    kept = tpath.read_bytes()
+    _set_id(path, 0)
+    run = [sys.executable, "-m", "r1lab", "edition", "zh", "--notebooks", str(tmp_path)]
+    todo = subprocess.run(
+        [*run, "--todo"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert todo.returncode == 2
+    assert "00_tiny.ipynb has cells without a unique id" in todo.stderr
+    assert "cell 0 ('# Title The question: see [the')" in todo.stderr
+    assert tpath.read_bytes() == kept
+    check = subprocess.run(
+        [*run, "--check"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert check.returncode == 1 and "00_tiny.ipynb: cell ids" in check.stderr

@@ -18,6 +18,7 @@ from r1lab.models import (
     sample_text,
     set_seed,
 )
+from r1lab.paths import SHIPPED_RUNS_DIR
 from tests.conftest import hub_cache
 
 
@@ -127,6 +128,26 @@ def test_load_explains_a_directory_with_a_model_but_no_tokenizer(tmp_path, token
     create_model("tiny", tokenizer).save_pretrained(tmp_path)
     with pytest.raises(FileNotFoundError, match="holds a model but no tokenizer"):
         load(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "run", ["grpo/r1lab-lesson-seed0", "grpo/trl-lesson-seed0", "emergence/sft-seed0"]
+)
+def test_load_says_a_run_folder_is_not_a_model_and_what_to_pass(run):
+    folder = SHIPPED_RUNS_DIR / run  # written by r1lab grpo / r1lab emergence
+    with pytest.raises(FileNotFoundError) as caught:
+        load(folder)
+    message = str(caught.value)
+    assert f"{folder} is an r1lab run folder" in message and "not a model" in message
+    assert "data/checkpoints/sft" in message and "hub id" in message
+
+
+def test_a_model_folder_that_also_holds_a_run_log_still_loads(tmp_path, saved_tiny_model):
+    for file in saved_tiny_model.iterdir():
+        (tmp_path / file.name).write_bytes(file.read_bytes())
+    (tmp_path / "metrics.jsonl").write_text('{"step": 1}\n')
+    model, _ = load(tmp_path, device="cpu")
+    assert model.num_parameters() > 0
 
 
 def _run_python(code: str, **env: str) -> subprocess.CompletedProcess:

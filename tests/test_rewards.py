@@ -23,6 +23,7 @@ from r1lab.rewards import (
 )
 from r1lab.tasks import countdown
 from r1lab.tasks.expressions import MAX_EXPRESSION_CHARS
+from tests.conftest import in_script_of, other_digit_st
 
 THINK = "<think>3*4=12,12+5=17 ok</think>"
 GOOD = THINK + "<answer>3*4+5</answer>"
@@ -248,6 +249,29 @@ def test_arithmetic_reward():
         "<think>x</think><answer>" + "1" * 50 + "</answer>",
     ]:
         assert arithmetic_reward([bad], answer=[113]) == [0.0], bad
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 10**6), other_digit_st)
+def test_digits_of_another_script_are_not_shown_work(seed, digit):
+    problem = countdown.generate(1, seed)[0]
+    trace = countdown.write_trace(problem, random.Random(seed))
+    columns = {"numbers": [list(problem.numbers)], "target": [problem.target]}
+    assert shown_work_reward([trace], **columns) == [1.0]
+    think, rest = trace.split("</think>")
+    foreign = in_script_of(digit, think) + "</think>" + rest  # e.g. ٣*٤=١٢ for 3*4=12
+    assert countdown_reward([foreign], **columns) == [1.0]  # the answer is still right
+    assert shown_work_reward([foreign], **columns) == [0.0]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(-(10**6), 10**6), other_digit_st)
+def test_an_answer_in_another_scripts_digits_is_not_a_number(value, digit):
+    written = in_script_of(digit, str(value))
+    assert arithmetic_reward([f"<think>x</think><answer>{value}</answer>"], answer=[value]) == [1.0]
+    assert arithmetic_reward([f"<think>x</think><answer>{written}</answer>"], answer=[value]) == [
+        0.0
+    ]
 
 
 # --------------------------------------------------------------------------- code execution

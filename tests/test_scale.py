@@ -14,12 +14,12 @@ import pytest
 
 from r1lab import scale
 from r1lab.grpo_settings import GRPOSettings
-from r1lab.paths import SHIPPED_MODELS_DIR
+from r1lab.paths import SHIPPED_MODELS_DIR, SHIPPED_RUNS_DIR
 from r1lab.rewards import countdown_reward
 from r1lab.runlog import load_run
 from r1lab.storage import read_json, read_jsonl
 from tests.conftest import hub_cache
-from tests.processes import free_port
+from tests.processes import alive, children, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 CPU_DDP = REPO / "configs" / "accelerate" / "cpu_ddp.yaml"
@@ -76,9 +76,20 @@ def test_a_killed_launch_resumes_from_its_last_checkpoint(tmp_path):
         while time.monotonic() < deadline and len(read_jsonl(out / "metrics.jsonl")) < 5:
             assert first.poll() is None, "the launch ended before its fifth step"
             time.sleep(0.1)
+        assert len(read_jsonl(out / "metrics.jsonl")) >= 5, "no fifth step within 300 s"
+        workers = children(first.pid)
     finally:
-        os.killpg(first.pid, signal.SIGKILL)  # the launcher and both processes, kill -9
+        os.killpg(first.pid, signal.SIGKILL)  # the launcher, kill -9
         first.wait()
+    assert len(workers) == 2, "the launch is not running two processes"
+    # torchrun starts each process in a session of its own, out of killpg's reach: they
+    # exit once they see their launcher gone (die_with_parent), which on a loaded machine
+    # took up to seconds. Until then the first still holds the run folder's lock and
+    # writes to it, so a relaunch started at once could meet it there.
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and any(map(alive, workers)):
+        time.sleep(0.1)
+    assert not [pid for pid in workers if alive(pid)], "processes outlived their launcher"
     assert not (out / "eval.json").exists()
     again = _launch(out, *steps, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     log, _ = again.communicate(timeout=600)
@@ -100,6 +111,19 @@ def test_a_finished_scale_run_is_kept(tmp_path):
     assert again.returncode == 2
     assert "holds a finished run (other settings: steps: 1 → 2)" in again.stderr
     assert [m["step"] for m in load_run(out).metrics] == [1]
+
+
+def test_a_run_folder_passed_as_the_model_is_named_as_one(tmp_path):
+    run = SHIPPED_RUNS_DIR / "grpo" / "r1lab-lesson-seed0"  # written by r1lab grpo
+    done = subprocess.run(
+        [sys.executable, "-m", "r1lab", "scale", *TINY_RUN[2:], "--model", str(run),
+         "--steps", "1", "--out", str(tmp_path / "run")],
+        cwd=REPO, env=ENV, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert f"{run} is an r1lab run folder" in done.stderr and "not a model" in done.stderr
+    assert "pass a model folder, such as data/checkpoints/sft" in done.stderr.lower()
+    assert "no tokenizer" not in done.stderr
 
 
 # ---------------------------------------------------------------------------- the pieces

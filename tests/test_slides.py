@@ -5,6 +5,7 @@ import re
 import nbformat
 import pytest
 
+from r1lab.cli import main
 from r1lab.edition import all_notebooks
 from r1lab.paths import NOTEBOOKS_DIR
 from r1lab.slides import build_slides, deck_path, slide_type, tag_slides, untagged_cells
@@ -53,3 +54,47 @@ def test_a_notebook_without_slide_tags_is_refused(tmp_path):
     nbformat.write(nb, path)
     with pytest.raises(ValueError, match="r1lab slides --tag"):
         build_slides([path], tmp_path / "out")
+
+
+BAD_NOTEBOOKS = {
+    "missing": None,
+    "not json": "{not json",
+    "not utf-8": b"\xff\xfe",
+    "no cells": "{}",
+    "cells not a list": '{"cells": 3}',
+    "cell without metadata": '{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, '
+    '"cells": [{"cell_type": "markdown", "id": "a"}]}',
+}
+
+
+@pytest.mark.parametrize("content", BAD_NOTEBOOKS.values(), ids=BAD_NOTEBOOKS.keys())
+def test_a_bad_notebook_is_an_error_naming_it(tmp_path, capsys, content):
+    path = tmp_path / "bad.ipynb"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        path.write_text(content, encoding="utf-8")
+    assert main(["slides", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("r1lab slides: error: ") and str(path) in err, err
+    assert len(err.splitlines()) == 1  # one line, no traceback
+
+
+def test_a_folder_passed_as_a_notebook_is_named(tmp_path, capsys):
+    assert main(["slides", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    assert f"{tmp_path} is a folder, not a notebook" in capsys.readouterr().err
+
+
+def test_an_unwritable_output_is_an_error_naming_it(tmp_path, capsys):
+    notebook = NOTEBOOKS[0]
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    assert main(["slides", str(notebook), "--out", str(blocker)]) == 2
+    assert f"{blocker} is a file, not a folder" in capsys.readouterr().err
+    # Called as a function, the deck's own path is named, and what is in its way.
+    deck = re.escape(str(deck_path(notebook, blocker)))
+    with pytest.raises(NotADirectoryError, match=rf"cannot write {deck}: .*a-file is a file"):
+        build_slides([notebook], blocker)
+    deck = re.escape(str(deck_path(notebook, blocker / "decks")))
+    with pytest.raises(OSError, match=f"cannot write {deck}: Not a directory"):
+        build_slides([notebook], blocker / "decks")

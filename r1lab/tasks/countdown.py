@@ -503,9 +503,13 @@ def think_text(completion: str) -> str:
     return completion.split("<think>", 1)[-1].split("</think>", 1)[0]
 
 
-_STEP = re.compile(r"(-?\d{1,9})([-+*/])(-?\d{1,9})=(-?\d{1,9})")
-_DEAD = re.compile(r"(-?\d{1,9})([-+*/])(-?\d{1,9})=x\b")
-_COMPARED = re.compile(r"\bvs (-?\d{1,9})\b")
+# A number in think text is a whole run of ASCII digits: ``\d`` would also read other
+# scripts' digits (``٣*٤=١٢``) as shown work, and a number glued to any digit (``١1+2=3``,
+# ``1+2=3٣``) is not read at all, so what is read is what a reader sees.
+_NUMBER = r"-?[0-9]{1,9}"
+_STEP = re.compile(rf"(?<!\d)({_NUMBER})([-+*/])({_NUMBER})=({_NUMBER})(?!\d)")
+_DEAD = re.compile(rf"(?<!\d)({_NUMBER})([-+*/])({_NUMBER})=x\b")
+_COMPARED = re.compile(rf"\bvs ({_NUMBER})\b")
 
 
 def parse_think(think: str) -> list[Attempt]:

@@ -215,9 +215,9 @@ def evaluate_expression(text: object, integer_only: bool = False) -> Evaluation:
         return Evaluation(
             False, f"character {bad!r} is not allowed: only digits, spaces and + - * / ( )"
         )
-    if re.search(rf"\d{{{MAX_DIGITS + 1}}}", text):
+    if re.search(rf"[0-9]{{{MAX_DIGITS + 1}}}", text):
         return Evaluation(False, f"a number has more than {MAX_DIGITS} digits")
-    if re.search(r"(?<!\d)0\d", text):
+    if re.search(r"(?<![0-9])0[0-9]", text):
         return Evaluation(False, "a number starts with 0: write numbers without leading zeros")
     depth = 0
     for c in text:
