@@ -197,7 +197,7 @@ def test_steps_beyond_the_bound_are_refused_alike_before_any_work(tmp_path, comm
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stderr
     assert done.stderr.splitlines()[-1] == (
-        f"r1lab {command}: error: rl_steps must be an integer in [0, 100000] (got 1000000000000)"
+        f"r1lab {command}: error: --steps must be an integer in [0, 100000] (got 1000000000000)"
     )
     assert not out.exists()
 
