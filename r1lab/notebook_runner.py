@@ -6,7 +6,8 @@ import html
 import os
 import re
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ class NotebookRun:
     seconds: float
     peak_rss_mb: float | None
     notebook: nbformat.NotebookNode
+    then: list[nbformat.NotebookNode] = field(default_factory=list)  # see run_notebook
 
 
 def course_notebooks(folder: Path = NOTEBOOKS_DIR) -> list[Path]:
@@ -68,11 +70,15 @@ def run_notebook(
     profile: str = "smoke",
     timeout: int = 600,
     save: bool = False,
+    then: Sequence[str] = (),
 ) -> NotebookRun:
     """Run every cell in a fresh kernel under ``R1LAB_PROFILE=profile``.
 
     Raises ``CellExecutionError`` on the first error in a cell not tagged
     ``raises-exception``. With ``save`` the executed notebook replaces the file.
+    ``then``: code to run in the same kernel afterwards, each in a cell that is not kept
+    (``NotebookRun.then`` holds them with their outputs, errors included): how a test
+    operates what the notebook built. What it changes in widgets is in the widget state.
     """
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
@@ -92,11 +98,12 @@ def run_notebook(
         seconds = time.perf_counter() - start
         _run_probe(client, _REFRESH_BARS_CODE)
         peak = _kernel_peak_rss(client)
+        after = [_run_kept(client, code) for code in then]
     client.set_widgets_metadata()
     settle_progress_bars(nb)
     if save:
         nbformat.write(nb, path)
-    return NotebookRun(path, seconds, peak, nb)
+    return NotebookRun(path, seconds, peak, nb, after)
 
 
 # ---------------------------------------------------------------- progress bars as saved
@@ -273,6 +280,20 @@ def _run_probe(client: NotebookClient, code: str) -> nbformat.NotebookNode | Non
     finally:
         client.nb.cells.pop()
     return probe
+
+
+def _run_kept(client: NotebookClient, code: str) -> nbformat.NotebookNode:
+    """Run ``code`` in the kernel in a cell that is not kept; the cell, with its outputs
+    and any error."""
+    cell = nbformat.v4.new_code_cell(code)
+    client.nb.cells.append(cell)
+    try:
+        client.execute_cell(cell, len(client.nb.cells) - 1)
+    except CellExecutionError:
+        pass  # the error is among the cell's outputs
+    finally:
+        client.nb.cells.pop()
+    return cell
 
 
 def _kernel_peak_rss(client: NotebookClient) -> float | None:
