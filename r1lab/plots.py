@@ -1,5 +1,9 @@
 """Matplotlib figures used by the notebooks. Each function returns a ``Figure``
-(:func:`svg_markup` turns one into inline SVG for a widget)."""
+(:func:`svg_markup` turns one into inline SVG for a widget).
+
+Figures are closed before they are returned, so none is drawn twice or left open: a
+notebook shows one as its cell's last expression or with ``display(fig)``, and nowhere
+else (``tests/test_notebook_outputs.py`` fails on a cell that draws and shows nothing)."""
 
 from __future__ import annotations
 

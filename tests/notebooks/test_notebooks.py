@@ -7,6 +7,7 @@ from r1lab.edition import all_notebooks
 from r1lab.notebook_runner import (
     ALLOWED_ERROR_TAG,
     course_notebooks,
+    figures_not_shown,
     run_notebook,
     unexpected_errors,
 )
@@ -39,8 +40,35 @@ def test_notebook_runs_in_smoke_profile(path):
     for cell in code_cells:
         if ALLOWED_ERROR_TAG in cell.metadata.get("tags", []):
             assert any(o.output_type == "error" for o in cell.outputs), cell.source[:80]
+    assert figures_not_shown(run.notebook) == [], "a cell draws and shows no picture"
     report = read_report(run.then[0])
     assert report["problems"] == [], f"{report['panels']} panels operated"
+    assert report["panels"] == panels_built(run.notebook), "a panel was not found to operate"
+
+
+def panels_built(nb: nbformat.NotebookNode) -> int:
+    """How many calls of r1lab.widgets' panel builders (its functions that return a
+    ``VBox``) the notebook's cells make."""
+    import ast
+    import inspect
+
+    import r1lab.widgets
+
+    builders = {
+        name
+        for name, f in vars(r1lab.widgets).items()
+        if inspect.isfunction(f)
+        and f.__module__ == r1lab.widgets.__name__
+        and not name.startswith("_")
+        and f.__annotations__.get("return") in ("w.VBox", r1lab.widgets.w.VBox)
+    }
+    calls = 0
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            for node in ast.walk(ast.parse(cell.source)):
+                func = getattr(node, "func", None)
+                calls += isinstance(node, ast.Call) and getattr(func, "id", None) in builders
+    return calls
 
 
 def test_the_panel_probe_catches_a_run_that_ends_in_one_error_line():
