@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 
 from r1lab.config import RunConfig
-from r1lab.display import html_table, html_verdict, is_share
+from r1lab.display import html_table, html_verdict
+from r1lab.metrics import is_share, metric
 from r1lab.plots import overlay_curves, svg_markup
 from r1lab.rewards import check_countdown, countdown_reward, format_reward
 from r1lab.tasks.countdown import CountdownProblem, parse_think
@@ -738,7 +739,7 @@ def sweep_browser(sweep: dict) -> w.VBox:
             return
         scores = run["scores"]
         table = html_table(
-            [[k, f"{scores[k]:.1%}" if is_share(k)
+            [[metric(k).label, f"{scores[k]:.1%}" if is_share(k)
               else f"{scores[k]:.3g}"] for k in shown_keys if k in scores],
             header=["held-out score", "value"],
         )  # fmt: skip
