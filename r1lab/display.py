@@ -8,23 +8,21 @@ from collections.abc import Iterable, Mapping, Sequence
 from r1lab.course import Chapter
 from r1lab.env import PackageCheck
 from r1lab.hacks import Hack, LenientResult
+from r1lab.metrics import metric
 from r1lab.rewards import Verdict
 
 CELL_STYLE = "padding:2px 10px;text-align:left;border-bottom:1px solid #ddd"
 
 
 def is_share(key: str) -> bool:
-    """Whether a metric is a share, shown as a percentage: pass@k and pass@1 per mode
-    (``search_pass1``), rates, accuracies and precisions."""
-    return key.startswith("pass@") or key.endswith(("rate", "accuracy", "precision", "_pass1"))
+    """Whether a metric is a share, shown as a percentage (:mod:`r1lab.metrics`)."""
+    return metric(key).share
 
 
 def format_score(key: str, value: float | None) -> str:
-    """A held-out score or per-step metric as a table shows it: shares as percentages,
-    the rest (lengths, attempts) as numbers; – when absent."""
-    if value is None:
-        return "–"
-    return f"{value:.1%}" if is_share(key) else f"{value:.1f}"
+    """A held-out score or per-step metric as a table shows it (:mod:`r1lab.metrics`):
+    shares as percentages, the rest (lengths, attempts) as numbers; – when absent."""
+    return metric(key).format(value)
 
 
 def html_table(

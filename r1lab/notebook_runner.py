@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import html
 import os
 import re
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,7 @@ class NotebookRun:
     seconds: float
     peak_rss_mb: float | None
     notebook: nbformat.NotebookNode
+    then: list[nbformat.NotebookNode] = field(default_factory=list)  # see run_notebook
 
 
 def course_notebooks(folder: Path = NOTEBOOKS_DIR) -> list[Path]:
@@ -63,16 +66,136 @@ def unexpected_errors(nb: nbformat.NotebookNode) -> list[str]:
     return found
 
 
+def drawing_names() -> frozenset[str]:
+    """What a cell draws with: the functions of :mod:`r1lab.plots` that return a
+    ``Figure``, and its classes that show their own figure (``LiveCurves(…).show()``)."""
+    import inspect
+    import typing
+
+    from matplotlib.figure import Figure
+
+    from r1lab import plots
+
+    def draws(value: object) -> bool:
+        if inspect.isclass(value):
+            return callable(getattr(value, "show", None))
+        return inspect.isfunction(value) and typing.get_type_hints(value).get("return") is Figure
+
+    return frozenset(
+        name
+        for name, value in vars(plots).items()
+        if getattr(value, "__module__", None) == plots.__name__ and draws(value)
+    )
+
+
+def _drawing_calls(tree: ast.Module, imported: dict[str, str]) -> list[tuple[ast.Call, bool]]:
+    """Each call of a drawing function in a cell, and whether it runs when the cell does
+    (not inside a function the cell only defines)."""
+    found = []
+
+    def visit(node: ast.AST, runs: bool) -> None:
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else None
+            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+                name = f"{func.value.id}.{func.attr}"
+            if name in imported:
+                found.append((node, runs))
+        inside = isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+        for child in ast.iter_child_nodes(node):
+            visit(child, runs and not inside)
+
+    visit(tree, True)
+    return found
+
+
+def _imported_drawing(nb: nbformat.NotebookNode, names: frozenset[str]) -> dict[str, str]:
+    """``{name as the notebook spells it: drawing function}`` for the drawing functions
+    the notebook imports from r1lab.plots (``emergence_curves``, ``plots.emergence_curves``)."""
+    imported = {}
+    for tree in _cell_trees(nb).values():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "r1lab.plots":
+                for alias in node.names:
+                    if alias.name in names:
+                        imported[alias.asname or alias.name] = alias.name
+            elif isinstance(node, ast.ImportFrom) and node.module == "r1lab":
+                for alias in node.names:
+                    if alias.name == "plots":
+                        for name in names:
+                            imported[f"{alias.asname or 'plots'}.{name}"] = name
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name == "r1lab.plots" and alias.asname:
+                        for name in names:
+                            imported[f"{alias.asname}.{name}"] = name
+    return imported
+
+
+def _cell_trees(nb: nbformat.NotebookNode) -> dict[int, ast.Module]:
+    """The syntax tree of each code cell that parses once IPython's syntax (``%magic``,
+    ``!shell``) is turned into Python, by cell index."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    transform = TransformerManager().transform_cell
+    trees = {}
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            try:
+                trees[index] = ast.parse(transform(cell.source))
+            except SyntaxError:
+                continue
+    return trees
+
+
+def figures_not_shown(nb: nbformat.NotebookNode) -> list[str]:
+    """Cells that draw with :mod:`r1lab.plots` and show no picture, as readable lines.
+
+    A figure is shown when it is the cell's last expression or passed to ``display``; a
+    drawing call standing alone anywhere else draws a figure no one sees. And a cell that
+    draws when it runs must hold an image among its outputs (of an executed notebook).
+    """
+    imported = _imported_drawing(nb, drawing_names())
+    found = []
+    for index, tree in _cell_trees(nb).items():
+        calls = _drawing_calls(tree, imported)
+        if not calls:
+            continue
+        last = tree.body[-1] if tree.body else None
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Expr) and node is not last and isinstance(node.value, ast.Call):
+                dropped = [c for c, _ in calls if c is node.value]
+                found += [
+                    f"cell {index}, line {c.lineno}: the figure of {ast.unparse(c.func)}() is "
+                    "dropped: make it the cell's last expression or pass it to display()"
+                    for c in dropped
+                ]
+        cell = nb.cells[index]
+        drawn = sorted({ast.unparse(c.func) for c, runs in calls if runs})
+        pictures = [
+            o
+            for o in cell.get("outputs", [])
+            if any(k.startswith("image/") for k in o.get("data", {}))
+        ]
+        if drawn and cell.get("execution_count") and not pictures:
+            found.append(f"cell {index}: draws with {', '.join(drawn)} but shows no picture")
+    return found
+
+
 def run_notebook(
     path: str | Path,
     profile: str = "smoke",
     timeout: int = 600,
     save: bool = False,
+    then: Sequence[str] = (),
 ) -> NotebookRun:
     """Run every cell in a fresh kernel under ``R1LAB_PROFILE=profile``.
 
     Raises ``CellExecutionError`` on the first error in a cell not tagged
     ``raises-exception``. With ``save`` the executed notebook replaces the file.
+    ``then``: code to run in the same kernel afterwards, each in a cell that is not kept
+    (``NotebookRun.then`` holds them with their outputs, errors included): how a test
+    operates what the notebook built. What it changes in widgets is in the widget state.
     """
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
@@ -92,11 +215,12 @@ def run_notebook(
         seconds = time.perf_counter() - start
         _run_probe(client, _REFRESH_BARS_CODE)
         peak = _kernel_peak_rss(client)
+        after = [_run_kept(client, code) for code in then]
     client.set_widgets_metadata()
     settle_progress_bars(nb)
     if save:
         nbformat.write(nb, path)
-    return NotebookRun(path, seconds, peak, nb)
+    return NotebookRun(path, seconds, peak, nb, after)
 
 
 # ---------------------------------------------------------------- progress bars as saved
@@ -273,6 +397,20 @@ def _run_probe(client: NotebookClient, code: str) -> nbformat.NotebookNode | Non
     finally:
         client.nb.cells.pop()
     return probe
+
+
+def _run_kept(client: NotebookClient, code: str) -> nbformat.NotebookNode:
+    """Run ``code`` in the kernel in a cell that is not kept; the cell, with its outputs
+    and any error."""
+    cell = nbformat.v4.new_code_cell(code)
+    client.nb.cells.append(cell)
+    try:
+        client.execute_cell(cell, len(client.nb.cells) - 1)
+    except CellExecutionError:
+        pass  # the error is among the cell's outputs
+    finally:
+        client.nb.cells.pop()
+    return cell
 
 
 def _kernel_peak_rss(client: NotebookClient) -> float | None:

@@ -1,5 +1,9 @@
 """Matplotlib figures used by the notebooks. Each function returns a ``Figure``
-(:func:`svg_markup` turns one into inline SVG for a widget)."""
+(:func:`svg_markup` turns one into inline SVG for a widget).
+
+Figures are closed before they are returned, so none is drawn twice or left open: a
+notebook shows one as its cell's last expression or with ``display(fig)``, and nowhere
+else (``tests/test_notebook_outputs.py`` fails on a cell that draws and shows nothing)."""
 
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+
+from r1lab.metrics import is_share, metric
 
 
 def next_token_bars(tokens: Sequence[str], probs: torch.Tensor, top: int = 30) -> Figure:
@@ -137,8 +143,8 @@ class LiveCurves:
             ax.clear()
             _smoothed_line(ax, self.steps, self.values[key], self.smooth, "#2e86c1")
             ax.set_xlabel(self.xlabel)
-            ax.set_title(_TITLES.get(key, key), fontsize=10)
-            if key in _RATES:
+            ax.set_title(metric(key).label, fontsize=10)
+            if is_share(key):
                 _percent_axis(ax)
             ax.grid(alpha=0.3)
         if self.title:
@@ -163,7 +169,7 @@ def compare_bars(results: dict[str, dict[str, float]], title: str = "") -> Figur
         ys = [values[m] for m in metrics]
         bars = ax.bar(xs, ys, width=width, label=name, color=colors[i % len(colors)])
         ax.bar_label(bars, labels=[f"{y:.0%}" for y in ys], fontsize=8, padding=1)
-    ax.set_xticks(range(len(metrics)), metrics)
+    ax.set_xticks(range(len(metrics)), [metric(m).label for m in metrics])
     ax.set_ylim(0, 1.3)  # room for the legend above the tallest bar and its label
     ax.set_yticks([0, 0.25, 0.5, 0.75, 1.0])
     ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
@@ -254,7 +260,9 @@ def training_curves(
                 steps, values = zip(*points, strict=True)
                 _smoothed_line(ax, steps, values, smooth, color, label=name)
         ax.set_xlabel("step")
-        ax.set_title(key, fontsize=10)
+        ax.set_title(metric(key).label, fontsize=10)
+        if is_share(key):
+            _percent_axis(ax)
         ax.grid(alpha=0.3)
     if len(runs) > 1:
         axes[0][0].legend(fontsize=8)
@@ -381,45 +389,9 @@ def clip_objective(epsilon_low: float = 0.2, epsilon_high: float = 0.2) -> Figur
 
 # What the emergence figure shows, in order: metric key and panel title.
 EMERGENCE_PANELS = {
-    "accuracy": "accuracy (training batches)",
-    "length": "mean completion length (tokens)",
-    "effective_retry_rate": "share with an effective retry",
-    "retry_rate": "share with any retry",
-    # The key predates the split by verdict, and shipped runs store it: its title says
-    # what it pools (see ok_precision and no_precision for the verdicts one by one).
-    "honest_check_rate": "verdicts matching the written result (ok and no pooled)",
+    key: metric(key).label
+    for key in ("accuracy", "length", "effective_retry_rate", "retry_rate", "honest_check_rate")
 }
-_TITLES = {
-    **EMERGENCE_PANELS,
-    "accuracy_if_retried": "accuracy when it retried",
-    "accuracy_if_not_retried": "accuracy when it did not retry",
-    "wait_rate": "share that says 'wait'",
-    "supported_rate": "right, and the think text shows how",
-    "attempts": "attempts per completion",
-    "unsuccessful_retry_rate": "share with an unsuccessful retry",
-    "superficial_retry_rate": "share with a superficial retry",
-    "harmful_retry_rate": "share with a harmful retry",
-    "active_rate": "completions that moved the model",
-    "checked_rate": "share that computes and checks (searches)",
-    "step_accuracy": "steps computed right",
-    "copied_target_rate": "checks that copy the target",
-    "truncated_rate": "share cut off by the budget",
-    "ok_precision": "'ok' verdicts that are right",
-    "no_precision": "'no' verdicts that are right",
-    "false_ok_rate": "searches that end on a false 'ok'",
-    "repeat_rate": "searches that repeat an attempt",
-    "valid_item_rate": "search items that follow their chain",
-    "search_pass1": "pass@1 when it searches",
-    "direct_pass1": "pass@1 when it answers directly",
-}
-_RATES = {
-    "accuracy", "effective_retry_rate", "retry_rate", "honest_check_rate", "wait_rate",
-    "accuracy_if_retried", "accuracy_if_not_retried", "supported_rate",
-    "unsuccessful_retry_rate", "superficial_retry_rate", "harmful_retry_rate", "active_rate",
-    "checked_rate", "step_accuracy", "copied_target_rate", "truncated_rate",
-    "ok_precision", "no_precision", "false_ok_rate", "repeat_rate", "valid_item_rate",
-    "search_pass1", "direct_pass1",
-}  # fmt: skip
 
 
 def seed_band(
@@ -482,20 +454,20 @@ def emergence_curves(
             for j, sub in enumerate(subkeys):
                 line_color, ls, name = color, "-", label
                 if len(subkeys) > 1 and len(groups) == 1:  # one colour per metric
-                    line_color, name = COLORS[j % len(COLORS)], _TITLES.get(sub, sub)
+                    line_color, name = COLORS[j % len(COLORS)], metric(sub).label
                 elif len(subkeys) > 1:  # colour: the group; line style: the metric
                     ls = ("-", "--", ":", "-.")[j % 4]
-                    name = f"{label}: {_TITLES.get(sub, sub)}"
+                    name = f"{label}: {metric(sub).label}"
                 seed_band(ax, runs, sub, line_color, name, smooth, ls=ls)
             if key == "accuracy" and heldout and heldout.get(label):
                 _heldout_points(ax, heldout[label], COLORS[g % len(COLORS)])
         if reference and not isinstance(key, tuple) and key in reference:
             name, value = reference[key]
             ax.axhline(value, color="#555", ls="--", lw=1, label=name)
-        if all(sub in _RATES for sub in subkeys):
+        if all(is_share(sub) for sub in subkeys):
             _percent_axis(ax)
         ax.set_xlabel(xlabel)
-        panel = " vs ".join(_TITLES.get(sub, sub) for sub in subkeys)
+        panel = " vs ".join(metric(sub).label for sub in subkeys)
         ax.set_title(panel if len(subkeys) == 1 else "accuracy: retried or not"
                      if set(subkeys) == {"accuracy_if_retried", "accuracy_if_not_retried"}
                      else panel, fontsize=10)  # fmt: skip

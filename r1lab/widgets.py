@@ -3,7 +3,9 @@ plain functions elsewhere in r1lab, which the tests call directly.
 
 Every interactive panel is a container with the CSS class ``r1lab-panel``; the controls a
 learner changes carry ``r1lab-control``, the button that runs it ``r1lab-run`` and the
-output it drives ``r1lab-output``. The browser tests find panels by these classes.
+output it drives ``r1lab-output``. The browser tests find panels by these classes; an
+output that shows an error line carries ``r1lab-error`` until the panel works again, so a
+test can tell a failure from a result.
 
 Run panels compare: ``run(**values)`` returns a :class:`PanelResult` (a row of numbers and
 the curves of the run), and the panel keeps every run of the session in a table
@@ -21,17 +23,25 @@ from __future__ import annotations
 import html
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
 from r1lab.config import RunConfig
-from r1lab.display import html_table, html_verdict, is_share
+from r1lab.display import html_table, html_verdict
+from r1lab.metrics import is_share, metric
 from r1lab.plots import overlay_curves, svg_markup
 from r1lab.rewards import check_countdown, countdown_reward, format_reward
 from r1lab.tasks.countdown import CountdownProblem, parse_think
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+    from r1lab.grpo_settings import GRPOSettings
+
 PANEL, CONTROL, RUN, OUTPUT = "r1lab-panel", "r1lab-control", "r1lab-run", "r1lab-output"
 RUNS, OVERLAY = "r1lab-runs", "r1lab-overlay"  # a Run panel's table of runs and its figure
+ERROR = "r1lab-error"  # on an output while it shows an error line instead of a result
 MAX_DRAWN = 8  # runs drawn in a panel's figure (the latest); the table keeps every run
 ROW_FIELDS = ("step", "prompt", "completion", "numbers", "target")  # what the browsers read
 MAX_NOTES = 8  # malformed rows listed by number; the rest are counted
@@ -110,6 +120,9 @@ def _explaining_errors(out: w.HTML, show: Callable[..., None]) -> Callable[..., 
             show(*args)
         except Exception as err:  # shown to the learner as one line, not swallowed
             out.value = f"<p style='{_RED}'>Cannot show this: {html.escape(_error_line(err))}</p>"
+            out.add_class(ERROR)
+        else:
+            out.remove_class(ERROR)
 
     return callback
 
@@ -311,7 +324,8 @@ def _run_panel(
     A ``ValueError`` from ``run`` is shown as a message in the output, not a traceback:
     that is how a bad setting explains itself. Any other error is shown as one line (its
     type and message) and the button works again; an interrupt still stops the run. A run
-    that fails adds nothing to the table.
+    that fails adds nothing to the table, and the output carries :data:`ERROR` until the
+    next run.
     """
     button = w.Button(description=button_text, button_style="primary", icon="play")
     out = w.Output()
@@ -347,6 +361,7 @@ def _run_panel(
 
     def on_click(*_: object) -> None:
         out.clear_output(wait=True)
+        out.remove_class(ERROR)
         button.disabled = True
         values = {name: c.value for name, c in zip(names, controls, strict=True)}
         result: object = None
@@ -355,13 +370,16 @@ def _run_panel(
                 try:
                     result = run(**values)
                 except ValueError as err:
+                    out.add_class(ERROR)
                     print(f"Cannot run with these settings: {err}")
                     return
                 except Exception as err:  # shown to the learner as one line, not swallowed
+                    out.add_class(ERROR)
                     print(f"The run stopped on an unexpected error: {_error_line(err)}")
                     return
                 if result is not None and not isinstance(result, PanelResult):
                     kind = type(result).__name__
+                    out.add_class(ERROR)
                     print(f"The run returned a {kind}, not a PanelResult: not added to the table.")
                     return
             history.append(PanelRun(f"run {len(history) + 1}", values, result or PanelResult()))
@@ -501,6 +519,102 @@ def grpo_panel(
     )
 
 
+# What the GRPO panel of notebook 05 runs: plain functions, so tests call them as it does.
+
+GRPO_PANEL_CURVES = {  # the metrics of each training step, and the names its figure shows
+    "reward": "reward (training batch)",
+    "length": "length (tokens)",
+    "frac_reward_zero_std": "zero-advantage groups",
+    "kl": "KL to the cold start (β > 0 only)",
+    "clip_ratio": "clipped tokens",
+}
+GRPO_PANEL_KNOBS = ("num_generations", "beta", "epsilon", "learning_rate", "temperature", "steps")
+
+
+def grpo_panel_settings(
+    settings: GRPOSettings,
+    *,
+    num_generations: int,
+    beta: float,
+    epsilon: float,
+    learning_rate: float,
+    temperature: float,
+    steps: int,
+) -> GRPOSettings:
+    """The main run's ``settings`` with the panel's knobs: ε on both sides, no warm-up (the
+    runs are short) and two updates per batch (``mu = 2``), so that ε has ratios to clip."""
+    return settings.replace(
+        num_generations=num_generations, beta=beta, epsilon_low=epsilon, epsilon_high=epsilon,
+        learning_rate=learning_rate, temperature=temperature, steps=steps, warmup_steps=0, mu=2,
+    )  # fmt: skip
+
+
+def grpo_panel_row(history: Sequence[Mapping[str, Any]], heldout: Mapping[str, float]) -> dict:
+    """A run's row of the GRPO panel's table: its training reward in the first and last
+    fifth of its steps, its zero-advantage groups at the end, then its held-out scores."""
+    if not history:
+        raise ValueError("a GRPO panel row needs at least one training step (got none)")
+    fifth = max(1, len(history) // 5)
+    first, last = history[:fifth], history[-fifth:]
+
+    def mean(rows: Sequence[Mapping[str, Any]], key: str) -> float:
+        return sum(m[key] for m in rows) / len(rows)
+
+    return {
+        "reward, first fifth": f"{mean(first, 'reward'):.2f}",
+        "reward, last fifth": f"{mean(last, 'reward'):.2f}",
+        "zero-advantage groups, last fifth": f"{mean(last, 'frac_reward_zero_std'):.0%}",
+        "held-out pass@1": f"{heldout['pass@1']:.1%}",
+        "held-out greedy": f"{heldout['greedy_accuracy']:.1%}",
+    }
+
+
+def grpo_panel_run(
+    *,
+    settings: GRPOSettings,
+    start: Callable[[], PreTrainedModel],
+    tokenizer: PreTrainedTokenizerBase,
+    train_rows: Sequence[dict],
+    eval_rows: Sequence[dict],
+    measure_options: Mapping[str, Any],
+    **knobs: Any,
+) -> PanelResult:
+    """One run of the GRPO panel: train a fresh model from ``start()`` on ``train_rows``
+    with the main run's ``settings`` and the panel's knobs (:func:`grpo_panel_settings`),
+    measure it on ``eval_rows`` as the main run was measured (``measure_options`` of
+    :func:`r1lab.heldout.measure`), print its row and return it with its curves."""
+    from r1lab.grpo import train
+    from r1lab.heldout import measure
+
+    unknown = sorted(set(knobs) - set(GRPO_PANEL_KNOBS))
+    if unknown:
+        raise TypeError(f"unknown GRPO panel knobs {unknown}: the panel has {GRPO_PANEL_KNOBS}")
+    chosen = grpo_panel_settings(settings, **knobs)
+    model = start()
+    run = train(model, tokenizer, train_rows, chosen)
+    heldout = measure(model, tokenizer, eval_rows, **measure_options)
+    row = grpo_panel_row(run.history, heldout)
+    print(", ".join(f"{key} {value}" for key, value in row.items()))
+    return PanelResult(row, metric_curves(run.history, GRPO_PANEL_CURVES))
+
+
+def grpo_panel_baseline(
+    label: str, history: Sequence[Mapping[str, Any]], summary: Mapping[str, Any]
+) -> PanelRun:
+    """A finished run as the GRPO panel's baseline (its first row and dashed curves):
+    its per-step ``history`` and its ``eval.json`` ``summary`` (settings, scores after)."""
+    ran = summary["settings"]
+    knobs = {knob: ran[knob] for knob in GRPO_PANEL_KNOBS if knob != "epsilon"}
+    knobs["epsilon"] = ran["epsilon_low"]
+    return PanelRun(
+        label,
+        {knob: knobs[knob] for knob in GRPO_PANEL_KNOBS},
+        PanelResult(
+            grpo_panel_row(history, summary["after"]), metric_curves(history, GRPO_PANEL_CURVES)
+        ),
+    )
+
+
 def sample_browser(samples: dict[str, Sequence[dict]]) -> w.VBox:
     """Browse logged completions by run and step (``{run name: rows of samples.jsonl}``):
     each one read as attempts and retries (:func:`r1lab.display.html_trajectory`).
@@ -625,7 +739,7 @@ def sweep_browser(sweep: dict) -> w.VBox:
             return
         scores = run["scores"]
         table = html_table(
-            [[k, f"{scores[k]:.1%}" if is_share(k)
+            [[metric(k).label, f"{scores[k]:.1%}" if is_share(k)
               else f"{scores[k]:.3g}"] for k in shown_keys if k in scores],
             header=["held-out score", "value"],
         )  # fmt: skip

@@ -15,7 +15,10 @@ PACKAGE = Path(r1lab.__file__).parent
 
 # Lowest first. A module may import its own layer and the layers before it, never a later one.
 LAYERS: list[tuple[str, set[str]]] = [
-    ("foundation", {"paths", "storage", "lifeline", "runlog", "config", "estimates", "course"}),
+    (
+        "foundation",
+        {"paths", "storage", "lifeline", "runlog", "config", "estimates", "course", "metrics"},
+    ),
     (
         "task",
         {

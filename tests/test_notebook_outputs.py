@@ -13,7 +13,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from r1lab.notebook_runner import course_notebooks
+from r1lab.edition import all_notebooks
+from r1lab.notebook_runner import course_notebooks, figures_not_shown
+from r1lab.paths import NOTEBOOKS_DIR
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = course_notebooks()
@@ -187,6 +189,20 @@ def test_every_saved_progress_bar_is_finished(path):
     assert not found, f"{path.name} saves bars short of 100 %:\n" + "\n".join(found)
 
 
+# Both editions: the Chinese one copies the English outputs, and a reader sees either.
+EDITIONS = all_notebooks()
+
+
+@pytest.mark.parametrize(
+    "path",
+    EDITIONS,
+    ids=[p.relative_to(NOTEBOOKS_DIR).with_suffix("").as_posix() for p in EDITIONS],
+)
+def test_every_cell_that_draws_with_r1lab_plots_shows_a_picture(path):
+    found = figures_not_shown(_read(path))
+    assert not found, f"{path.name} draws figures no one sees:\n" + "\n".join(found)
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_first_cell_asks_the_question_and_last_cell_answers_it(path):
     nb = _read(path)
@@ -326,3 +342,46 @@ def test_runner_keeps_text_bars_as_a_terminal_shows_them():
         "sweep: 100%|██████████| 4/4 [00:02<00:00, 2.0step/s]\n"
         "grid: stopped at 3/8 [00:03, 1.0run/s]\n"
     ]
+
+
+def _drawing_notebook(*sources: str, pictures: int = 1) -> nbformat.NotebookNode:
+    """An executed notebook: an import cell, then one cell per source with ``pictures``
+    image outputs each."""
+    nb = nbformat.v4.new_notebook()
+    head = nbformat.v4.new_code_cell(
+        "import r1lab.plots as P\nfrom r1lab.plots import compare_bars as bars, LiveCurves"
+    )
+    nb.cells = [head]
+    for count, source in enumerate(sources, start=1):
+        cell = nbformat.v4.new_code_cell(source, execution_count=count)
+        png = {"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"}
+        cell.outputs = [nbformat.v4.new_output("display_data", data=png)] * pictures
+        nb.cells.append(cell)
+    return nb
+
+
+def test_figures_not_shown_finds_every_figure_no_one_sees():
+    shown = _drawing_notebook(
+        "bars({'a': {'x': 1}})",  # the cell's last expression
+        "fig = P.compare_bars({})\nprint(1)\ndisplay(fig)",  # displayed by name
+        "display(bars({}))\nprint('after')",  # displayed, then more code
+        "live = LiveCurves(['reward']).show()\nlive.redraw()",  # shows itself
+        "def later():\n    return bars({})",  # only defined: draws when called
+        "%matplotlib inline\nbars({})",  # IPython syntax parses
+    )
+    assert figures_not_shown(shown) == []
+    dropped = _drawing_notebook("bars({})\nprint('the figure above is dropped')", pictures=0)
+    assert figures_not_shown(dropped) == [
+        "cell 1, line 1: the figure of bars() is dropped: make it the cell's last "
+        "expression or pass it to display()",
+        "cell 1: draws with bars but shows no picture",
+    ]
+    in_a_loop = _drawing_notebook("for k in (1, 2):\n    P.compare_bars({})\nk")
+    assert [line[:30] for line in figures_not_shown(in_a_loop)] == [
+        "cell 1, line 2: the figure of "
+    ]
+    never_shown = _drawing_notebook("fig = bars({})", pictures=0)
+    assert figures_not_shown(never_shown) == ["cell 1: draws with bars but shows no picture"]
+    not_run = _drawing_notebook("bars({})", pictures=0)
+    not_run.cells[1].execution_count = None  # a notebook saved without outputs: nothing to see
+    assert figures_not_shown(not_run) == []

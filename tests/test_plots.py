@@ -45,7 +45,7 @@ def test_live_curves_redraw_every_few_steps():
     assert len(live.axes[0].lines[0].get_xdata()) == 6
     live.redraw()
     assert list(live.axes[0].lines[0].get_ydata())[-1] == pytest.approx(1 / 7)
-    assert live.axes[1].get_title() == "grad_norm"  # no title of its own: the key
+    assert live.axes[1].get_title() == "gradient norm"  # its label in r1lab.metrics
     rates = LiveCurves(["checked_rate"], every=1)
     rates.on_step({"step": 1, "checked_rate": 1.0})
     assert rates.axes[0].get_title() == "share that computes and checks (searches)"

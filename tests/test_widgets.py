@@ -375,7 +375,7 @@ def test_display_panels_show_an_unexpected_error_as_one_line(monkeypatch):
 
 
 def test_run_panels_show_an_unexpected_error_as_one_line(capsys):
-    from r1lab.widgets import arm_runner, sft_panel
+    from r1lab.widgets import ERROR, arm_runner, sft_panel
 
     for panel in (sft_panel(_boom, examples=40), arm_runner(_boom, {"grpo": "GRPO"})):
         parts = _parts(panel)
@@ -384,6 +384,38 @@ def test_run_panels_show_an_unexpected_error_as_one_line(capsys):
         assert "RuntimeError: boom" in captured.out and "second line" not in captured.out
         assert "Traceback" not in captured.out + captured.err
         assert not parts[RUN][0].disabled
+        assert ERROR in parts[OUTPUT][0]._dom_classes  # what the panel tests look for
+
+
+def test_an_error_line_is_marked_until_the_panel_works_again(monkeypatch):
+    import r1lab.widgets
+    from r1lab.widgets import ERROR, PanelResult, sft_panel
+
+    outcomes = iter([TypeError("measure() missing 2 required positional arguments"),
+                     ValueError("too many"), "not a result", PanelResult({"x": 1})])  # fmt: skip
+
+    def run(examples, epochs):
+        outcome = next(outcomes)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    parts = _parts(sft_panel(run, examples=40))
+    marked = []
+    for _ in range(4):
+        parts[RUN][0].click()
+        marked.append(ERROR in parts[OUTPUT][0]._dom_classes)
+    assert marked == [True, True, True, False]
+    panel = reward_playground(PROBLEMS, GOOD)
+    text, _ = _find(panel, CONTROL)
+    [out] = _find(panel, OUTPUT)
+    assert ERROR not in out._dom_classes
+    with monkeypatch.context() as patch:
+        patch.setattr(r1lab.widgets, "verdict_html", _boom)
+        text.value = "edited"
+        assert ERROR in out._dom_classes and "RuntimeError: boom" in out.value
+    text.value = GOOD
+    assert ERROR not in out._dom_classes and "RuntimeError" not in out.value
 
 
 # --------------------------------------------------------------------------- comparisons
@@ -596,3 +628,90 @@ def test_the_sweep_browser_lists_arms_in_the_courses_order():
     shown = [value for _, value in dropdowns(panel)[0].options]
     assert shown == [a for a in ARMS if sweep["runs"].get(a)]
     assert shown != sorted(shown)  # alphabetical by key is what it used to be
+
+
+# --------------------------------------------------------------------------- the GRPO panel
+# What notebook 05's panel runs, called as the notebook calls it, on a tiny model.
+
+
+def test_grpo_panel_run_trains_measures_and_adds_a_row(tokenizer, capsys):
+    from functools import partial
+
+    from r1lab.data import countdown_dataset, load_eval
+    from r1lab.experiments import heldout_settings
+    from r1lab.grpo_settings import GRPOSettings
+    from r1lab.models import create_model
+    from r1lab.widgets import ERROR, GRPO_PANEL_CURVES, grpo_panel, grpo_panel_run
+
+    settings = GRPOSettings(steps=400, prompts_per_step=2, num_generations=8, max_new_tokens=12)
+    started = []
+
+    def start():
+        started.append(create_model("tiny", tokenizer, seed=0))
+        return started[-1]
+
+    run = partial(
+        grpo_panel_run,
+        settings=settings,
+        start=start,
+        tokenizer=tokenizer,
+        train_rows=list(countdown_dataset(8, seed=0)),
+        eval_rows=list(load_eval("countdown", 3, chat=True)),
+        measure_options=heldout_settings(settings.replace(num_generations=2)),
+    )
+    panel = grpo_panel(run, num_generations=2, steps=2)
+    parts = _parts(panel)
+    parts[RUN][0].click()
+    printed = capsys.readouterr().out
+    assert "held-out pass@1" in printed and "unexpected error" not in printed, printed
+    assert ERROR not in parts[OUTPUT][0]._dom_classes
+    rows, curves = _compared(panel)
+    assert rows[1][:7] == ["run 1", "2", "0", "0.2", "0.0002", "1", "2"]
+    assert rows[0][7:] == ["reward, first fifth", "reward, last fifth",
+                           "zero-advantage groups, last fifth", "held-out pass@1",
+                           "held-out greedy"]  # fmt: skip
+    assert set(curves) == {"run1"} and curves["run1"] >= 3  # reward, length, zero-advantage
+    assert len(started) == 1, "each run trains a fresh model"
+    result = run(num_generations=2, beta=0.0, epsilon=0.3, learning_rate=1e-4,
+                 temperature=1.0, steps=1)  # fmt: skip
+    assert set(result.curves) == set(GRPO_PANEL_CURVES.values())
+    assert [x for x, _ in result.curves["reward (training batch)"]] == [1]
+    with pytest.raises(TypeError, match="unknown GRPO panel knobs"):
+        run(num_generations=2, beta=0.0, epsilon=0.2, learning_rate=1e-4, temperature=1.0,
+            steps=1, mu=4)  # fmt: skip
+
+
+def test_grpo_panel_settings_take_the_knobs_and_reuse_each_batch():
+    from r1lab.grpo_settings import GRPOSettings
+    from r1lab.widgets import grpo_panel_settings
+
+    main = GRPOSettings(steps=400, warmup_steps=10, mu=1, max_new_tokens=96)
+    chosen = grpo_panel_settings(main, num_generations=16, beta=0.1, epsilon=0.3,
+                                 learning_rate=1e-3, temperature=0.5, steps=40)  # fmt: skip
+    assert (chosen.num_generations, chosen.beta, chosen.learning_rate) == (16, 0.1, 1e-3)
+    assert (chosen.epsilon_low, chosen.epsilon_high, chosen.temperature) == (0.3, 0.3, 0.5)
+    assert (chosen.steps, chosen.warmup_steps, chosen.mu) == (40, 0, 2)
+    assert chosen.max_new_tokens == 96  # the rest is the main run's
+    with pytest.raises(ValueError, match="num_generations"):
+        grpo_panel_settings(main, num_generations=1, beta=0.0, epsilon=0.2,
+                            learning_rate=1e-4, temperature=1.0, steps=1)  # fmt: skip
+
+
+def test_grpo_panel_baseline_reads_a_shipped_run():
+    from r1lab.experiments import load_shipped_run
+    from r1lab.widgets import grpo_panel_baseline, grpo_panel_row
+
+    run, summary = load_shipped_run("r1lab", seed=0)
+    baseline = grpo_panel_baseline("shipped run, seed 0", run.history, summary)
+    ran = summary["settings"]
+    assert baseline.settings == {
+        "num_generations": ran["num_generations"], "beta": ran["beta"],
+        "epsilon": ran["epsilon_low"], "learning_rate": ran["learning_rate"],
+        "temperature": ran["temperature"], "steps": ran["steps"],
+    }  # fmt: skip
+    row = baseline.result.summary
+    assert row["held-out pass@1"] == f"{summary['after']['pass@1']:.1%}"
+    assert row["held-out greedy"] == f"{summary['after']['greedy_accuracy']:.1%}"
+    assert len(baseline.result.curves["reward (training batch)"]) == len(run.history)
+    with pytest.raises(ValueError, match="at least one training step"):
+        grpo_panel_row([], summary["after"])

@@ -26,6 +26,13 @@ PANEL = ".r1lab-panel"
 CONTROL = ".r1lab-control"
 RUN = ".r1lab-run"
 OUTPUT = ".r1lab-output"
+RUNS = ".r1lab-runs"  # a Run panel's table of runs: each run adds a row "run <n>"
+ERROR = ".r1lab-error"  # on an output while it shows an error line instead of a result
+# An error a callback turned into one line of text ("TypeError: measure() missing…", or
+# r1lab's "Cannot run with these settings: …"): a failure, however the panel marks it.
+ERROR_LINE = re.compile(
+    r"\b[A-Z]\w*(?:Error|Exception)\b: |^Cannot run with these settings: ", re.M
+)
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 # What the checks did, shown by pytest with a failure or with --log-cli-level=INFO.
@@ -112,13 +119,22 @@ _ERRORS_BELOW = (
 }"""
 )
 
-# What the learner sees in an output element: its HTML without inline styles (which
-# change as JupyterLab lays things out), so image sources and text both count.
-_SNAPSHOT = """(element) => ({
-  html: element.innerHTML.replace(/ style="[^"]*"/g, ''),
-  text: element.innerText.trim(),
-  images: element.querySelectorAll('img, svg, canvas').length,
-})"""
+# What the learner sees of a panel's result: the HTML of its outputs and of its table of
+# runs, without inline styles (which change as JupyterLab lays things out), so image
+# sources and text both count; the text and pictures of its outputs; the runs in its table.
+_SNAPSHOT = """(panel) => {
+  const outputs = [...panel.querySelectorAll('.r1lab-output')];
+  const tables = [...panel.querySelectorAll('.r1lab-runs')];
+  const runs = tables.length ? [...tables[0].querySelectorAll('tr')].filter(
+    row => row.children.length && /^run \\d+$/.test(row.children[0].innerText.trim())).length : 0;
+  return {
+    html: [...outputs, ...tables].map(e => e.innerHTML.replace(/ style="[^"]*"/g, '')).join('\\n'),
+    text: outputs.map(e => e.innerText.trim()).join('\\n').trim(),
+    images: outputs.reduce((n, e) => n + e.querySelectorAll('img, svg, canvas').length, 0),
+    runs: runs,
+    errors: [...panel.querySelectorAll('.r1lab-error')].map(e => e.innerText.trim()),
+  };
+}"""
 
 _CONTROL_KIND = """(element) => {
   if (element.querySelector('.noUi-handle')) return 'slider';
@@ -319,10 +335,15 @@ def panel_count(page) -> int:
 def check_panel(
     page, path: str, index: int, idle_grace: float = 10, timeout: float = 300
 ) -> list[str]:
-    """Change the panel's first control, press its Run button, and expect a new output.
+    """Change the panel's first control, press its Run button, and expect its result.
+
+    The result of a Run panel (one with a table of runs) is one more run in its table;
+    of any other panel, a changed, non-empty output. Either way an error line is a
+    failure, not a change: an output marked ``r1lab-error``, an error output, or a line
+    such as ``TypeError: …`` (:data:`ERROR_LINE`).
 
     Gives up waiting once the kernel has been idle for ``idle_grace`` seconds without the
-    output changing, or after ``timeout`` seconds in all.
+    result changing, or after ``timeout`` seconds in all.
     """
     panel = page.locator(PANEL).nth(index)
     panel.scroll_into_view_if_needed()
@@ -336,8 +357,8 @@ def check_panel(
         return [f"{where}: no element with class r1lab-output"]
     if not control.count():
         return [f"{where}: no element with class r1lab-control"]
-    output = output.first
-    before, log_before = output.evaluate(_SNAPSHOT), _log_count(page)
+    compares = panel.locator(RUNS).count() > 0 and panel.locator(RUN).count() > 0
+    before, log_before = panel.evaluate(_SNAPSHOT), _log_count(page)
     try:
         action = change_control(control.first)
         run = panel.locator(RUN)
@@ -350,23 +371,38 @@ def check_panel(
         return [f"{where}: could not operate the panel: {first_line}"]
 
     busy_button = panel.locator(RUN).first if panel.locator(RUN).count() else None
-    after = _wait_for_change(page, path, output, before, idle_grace, timeout, busy_button)
+    after = _wait_for_change(page, path, panel, before, idle_grace, timeout, busy_button)
     problems = []
     errors = panel.evaluate(_ERRORS_BELOW, path)
     problems += [f"{where}: after {action}, the output shows {e}" for e in errors]
-    if after is None:
+    shown = after or panel.evaluate(_SNAPSHOT)
+    # An error is the last thing a marked output shows (after a run's progress bars, say).
+    lines = [(e.strip().splitlines() or [""])[-1] for e in shown["errors"]]
+    lines += [
+        line.strip()
+        for line in shown["text"].splitlines()
+        if ERROR_LINE.search(line.strip()) and not any(line.strip() in e for e in shown["errors"])
+    ]
+    problems += [f"{where}: after {action}, the panel shows an error line: {e!r}" for e in lines]
+    if compares and shown["runs"] != before["runs"] + 1:
+        problems.append(
+            f"{where}: after {action}, {shown['runs']} runs in the panel's table, "
+            f"not {before['runs'] + 1}"
+        )
+    elif after is None:
         problems.append(f"{where}: after {action}, the output did not change")
-    elif not after["text"] and not after["images"]:
+    elif not compares and not after["text"] and not after["images"]:
         problems.append(f"{where}: after {action}, the output is empty")
     text = panel.inner_text()
     problems += [f"{where}: shows {t!r}" for t in BROKEN_WIDGET_TEXTS if t in text]
     problems += _log_console_problems(page, f"{where}: after {action}", log_before)
-    log.info("%s: %s -> %s", where, action, "; ".join(problems) or "output changed")
+    done = "a new run in the table" if compares else "output changed"
+    log.info("%s: %s -> %s", where, action, "; ".join(problems) or done)
     return problems
 
 
-def _wait_for_change(page, path, output, before, idle_grace, timeout, busy_button=None):
-    """The output's new snapshot once it changed and settled, or None if it never changed.
+def _wait_for_change(page, path, panel, before, idle_grace, timeout, busy_button=None):
+    """The panel's new snapshot once it changed and settled, or None if it never changed.
 
     JupyterLab can report the kernel idle while a widget callback still runs, so a panel
     whose Run button is disabled (as r1lab's panels do while they work) counts as busy.
@@ -374,7 +410,7 @@ def _wait_for_change(page, path, output, before, idle_grace, timeout, busy_butto
     start = time.monotonic()
     idle_since, changed, last = None, None, None
     while time.monotonic() - start < timeout:
-        snap = output.evaluate(_SNAPSHOT)
+        snap = panel.evaluate(_SNAPSHOT)
         idle = page.evaluate(_KERNEL_STATE, path).get("status") == "idle"
         if busy_button is not None and busy_button.is_disabled():
             idle = False
