@@ -4,7 +4,8 @@
 forward pass over the prompts that fills a KV cache, then one token at a time with
 temperature, nucleus (top-p) filtering, and per-row stopping at ``</s>`` or ``</answer>``.
 It records the log-probability of every sampled token, which :func:`completion_logprobs`
-recomputes in a single forward pass (what the GRPO update does with gradients on).
+recomputes in a single forward pass (what the GRPO update does with gradients on). The
+forward passes live in :mod:`r1lab.decoders`.
 
 Scoring is not here: the rewards are :mod:`r1lab.rewards`, and measuring a model on the
 held-out problems (pass@k, greedy accuracy, format rate) is :mod:`r1lab.heldout`.
@@ -12,7 +13,6 @@ held-out problems (pass@k, greedy accuracy, format rate) is :mod:`r1lab.heldout`
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,9 +20,10 @@ from typing import Any
 
 import torch
 from tqdm.auto import tqdm
-from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from r1lab.config import RunConfig
+from r1lab.decoders import LeanDecoder, TransformersDecoder, make_decoder
 from r1lab.tokenizer import check_text
 
 ANSWER_CLOSE = "</answer>"
@@ -92,11 +93,15 @@ def sample(
     stop_at_answer: bool = True,
     batch_size: int = 64,
     progress: bool = False,
+    lean: bool = True,
 ) -> Rollouts:
     """``num_generations`` completions of each prompt (user text or chat messages).
 
     ``temperature=0`` is greedy decoding. The same seed gives the same completions for the
-    same ``batch_size`` (rows are processed in chunks of that many).
+    same ``batch_size`` (rows are processed in chunks of that many). ``lean`` decodes the
+    course's Llama with :class:`r1lab.decoders.LeanDecoder`: faster, and the same tokens;
+    ``lean=False``, and any model it does not cover, decode through the model's own
+    forward (:class:`r1lab.decoders.TransformersDecoder`).
     """
     check_positive_int("num_generations", num_generations)
     check_positive_int("max_new_tokens", max_new_tokens)
@@ -124,6 +129,7 @@ def sample(
     chunks = []
     was_training = model.training
     model.eval()
+    decoder = make_decoder(model, lean)
     try:
         with (
             torch.no_grad(),
@@ -135,7 +141,7 @@ def sample(
                 # Columns that are padding in every row of this chunk carry no information.
                 first = int(mask.any(dim=0).long().argmax())
                 chunk = _sample_chunk(
-                    model,
+                    decoder,
                     ids[:, first:].to(device),
                     mask[:, first:].to(device),
                     max_new_tokens=max_new_tokens,
@@ -174,7 +180,7 @@ def sample(
 
 
 def _sample_chunk(
-    model: PreTrainedModel,
+    decoder: TransformersDecoder | LeanDecoder,
     input_ids: torch.Tensor,
     attention_mask: torch.Tensor,
     *,
@@ -187,8 +193,10 @@ def _sample_chunk(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Decode one left-padded batch: tokens, mask, logprobs [n, steps] and truncated [n].
 
-    Rows that stop leave the batch (and the KV cache), so each step only computes the
-    rows still running: ``active`` maps the batch back to the chunk's rows.
+    Rows that stop leave the batch, so each step only samples the rows still running:
+    ``active`` maps the batch back to the chunk's rows. The random numbers drawn at a step
+    depend on the running rows and their order, so any decoder gives the same tokens for
+    the same logits.
     """
     n = input_ids.shape[0]
     device = input_ids.device
@@ -198,13 +206,8 @@ def _sample_chunk(
     stopped = torch.zeros(n, dtype=torch.bool, device=device)
     active = torch.arange(n, device=device)
 
-    # Left padding: a row's first real token is position 0, whatever its padding.
-    positions = (attention_mask.cumsum(dim=1) - 1).clamp(min=0)
-    next_position = attention_mask.sum(dim=1, keepdim=True)  # [n, 1]
-    cache = DynamicCache(config=model.config)
-    cache_kwargs = {_cache_argument(model): cache}
-    # The prompt pass fills the cache; only the last position's logits are needed.
-    logits = _forward(model, input_ids, attention_mask, positions, cache_kwargs)
+    # The prompt pass fills the decoder's KV cache and gives the first token's logits.
+    logits = decoder.start(input_ids, attention_mask, max_new_tokens)
     steps = max_new_tokens
     for step in range(max_new_tokens):
         token, logprob = _next_token(logits, temperature, top_p, generator)
@@ -221,39 +224,10 @@ def _sample_chunk(
                 steps = step + 1
                 break
             active, token = active[keep], token[keep]
-            attention_mask, next_position = attention_mask[keep], next_position[keep]
-            cache.batch_select_indices(keep)
-        attention_mask = torch.cat([attention_mask, attention_mask.new_ones(len(active), 1)], 1)
-        logits = _forward(model, token[:, None], attention_mask, next_position, cache_kwargs)
-        next_position = next_position + 1
+            decoder.keep(keep)
+        logits = decoder.step(token)
     mask = (torch.arange(steps, device=device) < lengths[:, None]).long()
     return tokens[:, :steps], mask, logprobs[:, :steps], ~stopped
-
-
-def _forward(
-    model: PreTrainedModel,
-    input_ids: torch.Tensor,
-    attention_mask: torch.Tensor,
-    position_ids: torch.Tensor,
-    cache_kwargs: dict[str, DynamicCache],
-) -> torch.Tensor:
-    """Logits of the last position, float32 [n, vocab]; extends the cache in place."""
-    out = model(
-        input_ids=input_ids,
-        attention_mask=attention_mask,
-        position_ids=position_ids,
-        use_cache=True,
-        logits_to_keep=1,
-        **cache_kwargs,
-    )
-    return out.logits[:, -1, :].float()
-
-
-def _cache_argument(model: PreTrainedModel) -> str:
-    """The forward argument that takes the KV cache: transformers 5.24 renamed
-    ``past_key_values`` to ``cache`` (the old name still works, with a warning)."""
-    parameters = inspect.signature(model.forward).parameters
-    return "cache" if "cache" in parameters else "past_key_values"
 
 
 def _next_token(

@@ -32,7 +32,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ),  # fmt: skip
     ("dataset", {"data"}),
     ("model", {"tokenizer", "models", "pretrain", "sft", "env"}),
-    ("rollouts", {"rollouts"}),
+    ("rollouts", {"decoders", "rollouts"}),
     ("rewards", {"rewards", "hacks"}),
     ("update", {"grpo", "grpo_settings", "resume", "trl_grpo"}),
     ("behaviours", {"behaviors", "probes"}),

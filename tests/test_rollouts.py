@@ -4,10 +4,13 @@ import math
 
 import pytest
 import torch
+from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
+from r1lab import decoders
 from r1lab.data import load_eval
+from r1lab.decoders import LeanDecoder, TransformersDecoder, lean_unsupported, make_decoder
 from r1lab.heldout import EvalResult, evaluate, greedy_accuracy, pass_at_k, pass_at_k_curve
-from r1lab.models import create_model
+from r1lab.models import create_model, load_shipped
 from r1lab.rewards import arithmetic_reward
 from r1lab.rollouts import (
     Rollouts,
@@ -15,6 +18,7 @@ from r1lab.rollouts import (
     sample,
     top_p_filter,
 )
+from r1lab.worlds import WORLDS
 
 # Prompts of different lengths, so the batch really is left-padded.
 PROMPTS = ["use 9 8 7 to make 55", "hi", "compute 16*20*5 please, then stop"]
@@ -323,6 +327,172 @@ def test_bad_arguments_are_explained(model, tokenizer, kwargs, message):
     kwargs = {"prompts": ["hi"], **kwargs}
     with pytest.raises(ValueError, match=message):
         sample(model, tokenizer, kwargs.pop("prompts"), **kwargs)
+
+
+# ---------------------------------------------------------------------------- the lean decoder
+
+
+def assert_same_rollouts(lean, reference):
+    """Token for token the same completions; log-probs equal up to float rounding."""
+    assert torch.equal(lean.completion_ids, reference.completion_ids)
+    assert torch.equal(lean.completion_mask, reference.completion_mask)
+    assert torch.equal(lean.truncated, reference.truncated)
+    assert lean.texts == reference.texts
+    assert torch.allclose(lean.logprobs, reference.logprobs, atol=1e-4, rtol=0)
+
+
+@pytest.fixture(scope="module", params=[w.name for w in WORLDS.values()])
+def shipped(request):
+    """(model, tokenizer, prompts) of a world's shipped cold start, on the CPU. The prompts
+    are held-out problems plus a shorter one, so the batch is left-padded."""
+    world = WORLDS[request.param]
+    model, tokenizer = load_shipped(world.sft_dir, device="cpu")
+    prompts = [row["prompt"] for row in load_eval(world.eval_name, 5)]
+    return model, tokenizer, [*prompts, "use 3 4 to make 7"]
+
+
+def test_the_lean_decoder_covers_the_shipped_models(shipped):
+    model = shipped[0]
+    assert lean_unsupported(model) is None
+    assert isinstance(make_decoder(model), LeanDecoder)
+    assert isinstance(make_decoder(model, lean=False), TransformersDecoder)
+
+
+@pytest.mark.parametrize(
+    ("temperature", "top_p", "seed"), [(1.0, 1.0, 0), (1.0, 1.0, 3), (0.0, 1.0, 0), (0.8, 0.9, 1)]
+)
+def test_lean_sampling_gives_the_reference_tokens_on_the_shipped_models(
+    shipped, temperature, top_p, seed
+):
+    model, tokenizer, prompts = shipped
+    kwargs = dict(num_generations=4, max_new_tokens=40, temperature=temperature, top_p=top_p)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    lean = sample(model, tokenizer, prompts, seed=seed, **kwargs)
+    reference = sample(model, tokenizer, prompts, seed=seed, lean=False, **kwargs)
+    assert_same_rollouts(lean, reference)
+    # The comparison covers left padding and rows that leave the batch at different steps.
+    assert (lean.prompt_mask == 0).any()
+    assert len(set(lean.lengths.tolist())) > 1
+    if temperature > 0:
+        assert lean.truncated.any() and not lean.truncated.all()
+    # The model is read, never changed.
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_lean_sampling_in_chunks_gives_the_reference_tokens(shipped):
+    model, tokenizer, prompts = shipped
+    kwargs = dict(num_generations=3, max_new_tokens=30, seed=2, batch_size=5)
+    assert_same_rollouts(
+        sample(model, tokenizer, prompts, **kwargs),
+        sample(model, tokenizer, prompts, lean=False, **kwargs),
+    )
+
+
+@pytest.mark.parametrize("dead_share", [0.0, 0.5, 1.0])
+def test_dropping_rows_at_once_or_lazily_gives_the_same_tokens(shipped, monkeypatch, dead_share):
+    """0: the cache is compacted whenever a row stops (as DynamicCache does); 1: never, the
+    stopped rows are computed to the end and ignored."""
+    model, tokenizer, prompts = shipped
+    kwargs = dict(num_generations=4, max_new_tokens=40, seed=0)
+    reference = sample(model, tokenizer, prompts, lean=False, **kwargs)
+    compactions = []
+    compact = LeanDecoder._compact
+
+    def counted(self, live):
+        compactions.append(len(live))
+        compact(self, live)
+
+    monkeypatch.setattr(decoders, "COMPACT_WHEN_DEAD", dead_share)
+    monkeypatch.setattr(LeanDecoder, "_compact", counted)
+    assert_same_rollouts(sample(model, tokenizer, prompts, **kwargs), reference)
+    if dead_share == 1.0:
+        assert compactions == []
+    if dead_share == 0.0:  # rows stop at several steps, each a compaction
+        assert len(compactions) > 1 and compactions == sorted(compactions, reverse=True)
+
+
+def test_lean_sampling_covers_grouped_query_attention(tokenizer):
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=False,
+        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.ndim == 2:
+                p.normal_(0, 0.15)
+    assert lean_unsupported(model) is None
+    kwargs = dict(num_generations=3, max_new_tokens=24, seed=4)
+    lean = sample(model, tokenizer, PROMPTS, **kwargs)
+    assert_same_rollouts(lean, sample(model, tokenizer, PROMPTS, lean=False, **kwargs))
+    assert len(set(lean.lengths.tolist())) > 1
+
+
+def _biased_llama(tokenizer):
+    config = create_model("tiny", tokenizer).config
+    config.attention_bias = True
+    return LlamaForCausalLM(config)
+
+
+def _qwen2(tokenizer):
+    config = Qwen2Config(
+        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, pad_token_id=tokenizer.pad_token_id,
+    )  # fmt: skip
+    return Qwen2ForCausalLM(config)
+
+
+def _hooked_llama(tokenizer):
+    model = create_model("tiny", tokenizer)
+    model.model.layers[0].mlp.register_forward_hook(lambda module, args, out: out * 0.5)
+    return model
+
+
+def _eager_llama(tokenizer):
+    model = create_model("tiny", tokenizer)
+    model.config._attn_implementation = "eager"
+    return model
+
+
+@pytest.mark.parametrize(
+    ("build", "reason"),
+    [
+        (_biased_llama, "attention_bias is True"),
+        (_qwen2, "a Qwen2ForCausalLM, not a LlamaForCausalLM"),
+        (_hooked_llama, "module model.layers.0.mlp has forward hooks"),
+        (_eager_llama, "attention implementation is 'eager'"),
+        (lambda tok: create_model("tiny", tok).to(torch.float64), "float64"),
+    ],
+)
+def test_a_model_the_lean_decoder_does_not_cover_is_decoded_by_the_reference(
+    tokenizer, build, reason
+):
+    torch.manual_seed(0)
+    model = build(tokenizer).eval()
+    assert reason in lean_unsupported(model)
+    assert isinstance(make_decoder(model), TransformersDecoder)
+    with pytest.raises(ValueError, match="cannot decode this model"):
+        LeanDecoder(model)
+    kwargs = dict(num_generations=2, max_new_tokens=12, seed=0)
+    lean = sample(model, tokenizer, PROMPTS, **kwargs)
+    reference = sample(model, tokenizer, PROMPTS, lean=False, **kwargs)
+    assert torch.equal(lean.completion_ids, reference.completion_ids)
+    assert torch.equal(lean.logprobs, reference.logprobs)  # the very same computation
+
+
+def test_held_out_scores_of_the_search_cold_start_are_the_same_with_the_reference(monkeypatch):
+    from r1lab.heldout import measure
+
+    world = WORLDS["search"]
+    model, tokenizer = load_shipped(world.sft_dir, device="cpu")
+    rows = list(load_eval(world.eval_name, 3))
+    options = dict(num_samples=4, max_new_tokens=160, search=True, truncated=True)
+    lean = measure(model, tokenizer, rows, **options)
+    monkeypatch.setattr("r1lab.rollouts.make_decoder", lambda m, lean: TransformersDecoder(m))
+    assert measure(model, tokenizer, rows, **options) == lean
 
 
 # ---------------------------------------------------------------------------- pass@k
