@@ -247,12 +247,15 @@ def _trace_callback(run_dir: Path, model: Any, seen: list[str], mu: int) -> Any:
     from transformers import TrainerCallback
 
     path = run_dir / TRACE_DIR / f"rank{rank()}.jsonl"
-    path.parent.mkdir(parents=True, exist_ok=True)
 
     class Trace(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):
             if state.global_step % mu:
                 return
+            # Made at the first step, which every process reaches only once the first has
+            # checked and claimed the run folder: a folder made earlier by another process
+            # would look like someone else's there.
+            path.parent.mkdir(parents=True, exist_ok=True)
             prompts = sorted(set(seen))
             seen.clear()
             row = {"step": state.global_step // mu, "rank": rank(), "prompts": prompts,
