@@ -83,8 +83,11 @@ def model_in(folder: Path) -> str:
     for name in MODEL_FILES:
         if (folder / name).exists():
             return name
-    if any(folder.glob("*.safetensors")) or any(folder.glob("*.gguf")):
-        return next(p.name for p in (*folder.glob("*.safetensors"), *folder.glob("*.gguf")))
+    weights = next(
+        (p.name for pattern in ("*.safetensors", "*.gguf") for p in folder.glob(pattern)), ""
+    )
+    if weights:
+        return weights
     config = folder / CONFIG_FILE
     if config.is_file():
         try:

@@ -215,7 +215,7 @@ def run_notebook(
         seconds = time.perf_counter() - start
         _run_probe(client, _REFRESH_BARS_CODE)
         peak = _kernel_peak_rss(client)
-        after = [_run_kept(client, code) for code in then]
+        after = [_run_unsaved(client, code) for code in then]
     client.set_widgets_metadata()
     settle_progress_bars(nb)
     if save:
@@ -399,7 +399,7 @@ def _run_probe(client: NotebookClient, code: str) -> nbformat.NotebookNode | Non
     return probe
 
 
-def _run_kept(client: NotebookClient, code: str) -> nbformat.NotebookNode:
+def _run_unsaved(client: NotebookClient, code: str) -> nbformat.NotebookNode:
     """Run ``code`` in the kernel in a cell that is not kept; the cell, with its outputs
     and any error."""
     cell = nbformat.v4.new_code_cell(code)

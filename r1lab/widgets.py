@@ -32,6 +32,7 @@ from r1lab.display import html_table, html_verdict
 from r1lab.metrics import is_share, metric
 from r1lab.plots import overlay_curves, svg_markup
 from r1lab.rewards import check_countdown, countdown_reward, format_reward
+from r1lab.runlog import window_mean
 from r1lab.tasks.countdown import CountdownProblem, parse_think
 
 if TYPE_CHECKING:
@@ -555,15 +556,13 @@ def grpo_panel_row(history: Sequence[Mapping[str, Any]], heldout: Mapping[str, f
     if not history:
         raise ValueError("a GRPO panel row needs at least one training step (got none)")
     fifth = max(1, len(history) // 5)
-    first, last = history[:fifth], history[-fifth:]
-
-    def mean(rows: Sequence[Mapping[str, Any]], key: str) -> float:
-        return sum(m[key] for m in rows) / len(rows)
-
+    history = list(history)
     return {
-        "reward, first fifth": f"{mean(first, 'reward'):.2f}",
-        "reward, last fifth": f"{mean(last, 'reward'):.2f}",
-        "zero-advantage groups, last fifth": f"{mean(last, 'frac_reward_zero_std'):.0%}",
+        "reward, first fifth": f"{window_mean(history, 'reward', True, fifth):.2f}",
+        "reward, last fifth": f"{window_mean(history, 'reward', False, fifth):.2f}",
+        "zero-advantage groups, last fifth": (
+            f"{window_mean(history, 'frac_reward_zero_std', False, fifth):.0%}"
+        ),
         "held-out pass@1": f"{heldout['pass@1']:.1%}",
         "held-out greedy": f"{heldout['greedy_accuracy']:.1%}",
     }
