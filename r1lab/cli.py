@@ -174,6 +174,14 @@ def _references(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pack(args: argparse.Namespace) -> int:
+    from r1lab.pack import pack_problems, pack_report
+
+    problems = pack_problems()
+    print(pack_report(problems))
+    return 1 if problems else 0
+
+
 def _eval_sets(args: argparse.Namespace) -> int:
     import filecmp
 
@@ -423,6 +431,13 @@ def _parser() -> argparse.ArgumentParser:
         "references", help="write docs/teaching/references.md from r1lab/references.py"
     )
     refs.set_defaults(func=_references)
+
+    pack = sub.add_parser(
+        "pack",
+        help="check that every number docs/teaching/ quotes is in the notebooks' committed "
+        "outputs, a card or a setting (exit 1 and list each one that is not)",
+    )
+    pack.set_defaults(func=_pack)
 
     sld = sub.add_parser(
         "slides",

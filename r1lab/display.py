@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from r1lab.course import Chapter
 from r1lab.env import PackageCheck
 from r1lab.hacks import Hack, LenientResult
-from r1lab.metrics import metric
+from r1lab.metrics import label, metric
 from r1lab.rewards import Verdict
 
 CELL_STYLE = "padding:2px 10px;text-align:left;border-bottom:1px solid #ddd"
@@ -23,6 +23,20 @@ def format_score(key: str, value: float | None) -> str:
     """A held-out score or per-step metric as a table shows it (:mod:`r1lab.metrics`):
     shares as percentages, the rest (lengths, attempts) as numbers; – when absent."""
     return metric(key).format(value)
+
+
+def scores_text(scores: Mapping[str, float | None]) -> str:
+    """Scores on one line, each under its label (``pass@1 25.8%, greedy accuracy 39.0%``)."""
+    return ", ".join(f"{label(key)} {format_score(key, value)}" for key, value in scores.items())
+
+
+def change_text(key: str, before: float | None, after: float | None, width: int = 28) -> str:
+    """One score before → after under its label; the change in points for a share."""
+    text = f"{label(key):{width}s} {format_score(key, before):>6s} → {format_score(key, after):>6s}"
+    if before is not None and after is not None:
+        change = after - before
+        text += f"  ({change * 100:+.1f} points)" if is_share(key) else f"  ({change:+.1f})"
+    return text
 
 
 def html_table(
@@ -151,7 +165,8 @@ def html_trajectory(completion: str, numbers: Sequence[int], target: int) -> str
     """One completion read as a search: each attempt on its own line (green when it is
     right: correct arithmetic, each number once, the target reached; red otherwise, with a
     note when its check is false), each retry labelled with its kind, then the answer and
-    whether it is right."""
+    whether it is right. In an effective search only the retry that leads to the right
+    attempt is called effective; the ones before it say that the search goes on."""
     from r1lab.behaviors import analyze, attempt_right
 
     path = analyze(completion, numbers, target)
@@ -167,9 +182,18 @@ def html_trajectory(completion: str, numbers: Sequence[int], target: int) -> str
         )
         if i < len(path.retries):
             kind = path.retries[i].kind
+            said = f"<b>{kind}</b> retry"
+            # A search that ends right makes each of its retries effective, but only the
+            # last leads to the right attempt: the others say the search goes on.
+            following = path.attempts[i + 1] if i + 1 < len(path.attempts) else None
+            if kind == "effective" and not (
+                following and attempt_right(following, target, numbers)
+            ):
+                said = "the search goes on (the next attempt is wrong too)"
+            elif kind == "effective":
+                said += ": the next attempt is right"
             lines.append(
-                f"<div style='margin-left:2em;color:{_KIND_COLOURS[kind]}'>↳ wait: "
-                f"<b>{kind}</b> retry</div>"
+                f"<div style='margin-left:2em;color:{_KIND_COLOURS[kind]}'>↳ wait: {said}</div>"
             )
     answer = completion.split("<answer>", 1)[-1].split("</answer>", 1)[0] if (
         "<answer>" in completion) else "(no answer)"  # fmt: skip

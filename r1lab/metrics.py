@@ -23,10 +23,13 @@ class Metric:
 
     def format(self, value: float | None) -> str:
         """``value`` as a table shows it: a share as a percentage with one decimal, any other
-        number with one decimal; – when absent."""
+        number with one decimal, or with three significant digits when it is below 0.1 (a
+        learning rate of 2e-4 is not 0.0); – when absent."""
         if value is None:
             return "–"
-        return f"{value:.1%}" if self.share else f"{value:.1f}"
+        if self.share:
+            return f"{value:.1%}"
+        return f"{value:.3g}" if value and abs(value) < 0.1 else f"{value:.1f}"
 
 
 def _share(label: str) -> Metric:

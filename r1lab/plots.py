@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -141,7 +142,7 @@ class LiveCurves:
     def redraw(self) -> None:
         for ax, key in zip(self.axes, self.keys, strict=True):
             ax.clear()
-            _smoothed_line(ax, self.steps, self.values[key], self.smooth, "#2e86c1")
+            _smoothed_line(ax, self.steps, self.values[key], self.smooth, COLORS[0])
             ax.set_xlabel(self.xlabel)
             ax.set_title(metric(key).label, fontsize=10)
             if is_share(key):
@@ -163,11 +164,11 @@ def compare_bars(results: dict[str, dict[str, float]], title: str = "") -> Figur
     legend_width = 0.085 * sum(len(name) for name in results) + 0.7 * len(results)
     fig, ax = plt.subplots(figsize=(max(1.6 * len(metrics) + 3, legend_width), 3.2))
     width = 0.8 / len(results)
-    colors = ["#95a5a6", "#2e86c1", "#27ae60", "#c0392b", "#8e44ad"]
+    color_of = series_colors(list(results))
     for i, (name, values) in enumerate(results.items()):
         xs = [j + (i - (len(results) - 1) / 2) * width for j in range(len(metrics))]
         ys = [values[m] for m in metrics]
-        bars = ax.bar(xs, ys, width=width, label=name, color=colors[i % len(colors)])
+        bars = ax.bar(xs, ys, width=width, label=name, color=color_of[name])
         ax.bar_label(bars, labels=[f"{y:.0%}" for y in ys], fontsize=8, padding=1)
     ax.set_xticks(range(len(metrics)), [metric(m).label for m in metrics])
     ax.set_ylim(0, 1.3)  # room for the legend above the tallest bar and its label
@@ -220,12 +221,11 @@ def temperature_sweep(
     unknown = sorted(set(shares) - set(series))
     if unknown:
         raise ValueError(f"shares names series that are not there: {unknown}")
-    ncols = min(3, len(series))
-    nrows = math.ceil(len(series) / ncols)
+    nrows, ncols = _grid(len(series))
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.8 * ncols, 2.9 * nrows), squeeze=False)
     flat = list(axes.flat)
     for ax, (name, values) in zip(flat, series.items(), strict=False):  # spare panels stay
-        ax.plot(temperatures, values, marker="o", color="#2e86c1")
+        ax.plot(temperatures, values, marker="o", color=COLORS[0])
         ax.set_xlabel("temperature")
         ax.set_title(name, fontsize=10)
         ax.grid(alpha=0.3)
@@ -239,7 +239,57 @@ def temperature_sweep(
     return fig
 
 
-COLORS = ("#2e86c1", "#e67e22", "#27ae60", "#c0392b", "#8e44ad", "#7f8c8d")
+# ------------------------------------------------------------------------- colours
+
+# Okabe and Ito's colour-blind-safe palette, in the order unnamed series take it.
+COLORS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000")
+# A world or an arm has one colour in every figure of the course. Worlds: world 1 blue,
+# world 2 orange, also when a label goes on ("world 2: SFT → GRPO", "world 2, after").
+WORLD_COLORS = {"world 1": "#0072B2", "world 2": "#E69F00"}
+# The sweep's arms, by their labels (r1lab.sweep.ARMS; a test checks that every arm has
+# one, and that the arms of one comparison differ). GRPO, in every comparison, is always
+# vermillion. Eight safe colours do not go round twelve arms, so arms that never share a
+# figure share a colour.
+ARM_COLORS = {
+    "GRPO": "#D55E00",
+    "SFT on more expert traces": "#56B4E9",
+    "rejection sampling (own successes)": "#CC79A7",
+    "GRPO, positives only": "#009E73",
+    "GRPO from the base model (R1-Zero)": "#000000",
+    "GRPO, KL β=0.04": "#56B4E9",
+    "GRPO, KL β=0.4": "#CC79A7",
+    "GRPO, G=2": "#56B4E9",
+    "GRPO, G=4": "#009E73",
+    "GRPO, G=16": "#CC79A7",
+    "GRPO, loss 'grpo'": "#009E73",
+    "GRPO, loss 'dr_grpo'": "#CC79A7",
+}
+START_COLOR = "#999999"  # the model before training ("cold start …"): grey, not a run
+
+
+def series_colors(labels: Sequence[str]) -> dict[str, str]:
+    """The colour of each series of one figure: an arm's or a world's own colour, grey
+    for the cold start, and the palette's unused colours, in order, for the rest."""
+    fixed: dict[str, str] = {}
+    for label in labels:
+        world = next((w for w in WORLD_COLORS if label.startswith(w)), None)
+        if label in ARM_COLORS:
+            fixed[label] = ARM_COLORS[label]
+        elif world is not None:
+            fixed[label] = WORLD_COLORS[world]
+        elif label.startswith("cold start"):
+            fixed[label] = START_COLOR
+    spare = iter([c for c in COLORS if c not in fixed.values()] + list(COLORS) * 4)
+    return {label: fixed.get(label) or next(spare) for label in labels}
+
+
+def _grid(n: int, max_cols: int = 3) -> tuple[int, int]:
+    """Rows and columns for ``n`` panels with as few empty places as possible (four
+    panels: two by two, not three and one), the widest such grid."""
+    if n <= max_cols:
+        return 1, max(n, 1)
+    cols = min(range(max_cols, 1, -1), key=lambda c: (-n) % c)
+    return math.ceil(n / cols), cols
 
 
 def training_curves(
@@ -253,8 +303,10 @@ def training_curves(
     if not runs:
         raise ValueError("training_curves needs at least one run")
     fig, axes = plt.subplots(1, len(keys), figsize=(4.3 * len(keys), 3.1), squeeze=False)
+    color_of = series_colors(list(runs))
     for ax, key in zip(axes[0], keys, strict=True):
-        for (name, metrics), color in zip(runs.items(), COLORS * 10, strict=False):
+        for name, metrics in runs.items():
+            color = color_of[name]
             points = [(m["step"], m[key]) for m in metrics if m.get(key) is not None]
             if points:
                 steps, values = zip(*points, strict=True)
@@ -299,8 +351,7 @@ def overlay_curves(
     keys = list(keys or dict.fromkeys(k for _, curves in every for k in curves))
     if not keys:
         raise ValueError("overlay_curves got no curves to draw")
-    ncols = min(3, len(keys))
-    nrows = math.ceil(len(keys) / ncols)
+    nrows, ncols = _grid(len(keys))
     # Not through pyplot: a panel draws this inside a widget callback, and the inline
     # backend shows every figure pyplot still holds after each comm message. One made
     # there, even if closed at once, could be caught open and shown in the log console.
@@ -321,7 +372,7 @@ def overlay_curves(
             if not curves.get(key):
                 continue
             xs, ys = zip(*curves[key], strict=True)
-            color = COLORS[(i - 1) % (len(COLORS) - 1)]  # the last colour is grey: not a run
+            color = COLORS[(i - 1) % len(COLORS)]
             if smooth > 1:
                 ax.plot(xs, ys, color=color, lw=0.8, alpha=0.3)
                 ys = moving_average(ys, smooth)
@@ -336,8 +387,10 @@ def overlay_curves(
         values = [y for _, curves in every for _, y in curves.get(key, ())]
         if values and all(float(y).is_integer() for y in values):  # counts
             ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        if is_share(key):
+            _percent_axis(ax)
         ax.set_xlabel(xlabel)
-        ax.set_title(key, fontsize=10)
+        ax.set_title(metric(key).label, fontsize=10)
         ax.grid(alpha=0.3)
     labelled = [ax for ax in axes if ax.get_legend_handles_labels()[0]]
     if labelled:  # one legend, in the first panel that has a line
@@ -402,10 +455,11 @@ def seed_band(
     label: str,
     smooth: int = 25,
     ls: str = "-",
+    x_scale: float = 1.0,
 ) -> tuple[list[int], list[float]] | None:
     """The mean over seeds of one metric's moving average, bold (line style ``ls``), with
-    the band between the lowest and the highest seed. Returns the mean curve (steps,
-    values), or None when no run logged ``key``."""
+    the band between the lowest and the highest seed, drawn at x = step × ``x_scale``.
+    Returns the mean curve (steps, values), or None when no run logged ``key``."""
     curves = []
     for metrics in runs:
         points = [(m["step"], m[key]) for m in metrics if m.get(key) is not None]
@@ -417,12 +471,20 @@ def seed_band(
     steps = sorted(set.intersection(*(set(c) for c in curves)))
     rows = [[c[s] for c in curves] for s in steps]
     mean = [sum(r) / len(r) for r in rows]
+    xs = [s * x_scale for s in steps]
     shown = f"{label} ({len(curves)} seed{'s' if len(curves) > 1 else ''})"
-    ax.plot(steps, mean, color=color, lw=1.8, ls=ls, label=shown)
+    ax.plot(xs, mean, color=color, lw=1.8, ls=ls, label=shown)
     if len(curves) > 1:
-        ax.fill_between(steps, [min(r) for r in rows], [max(r) for r in rows], color=color,
+        ax.fill_between(xs, [min(r) for r in rows], [max(r) for r in rows], color=color,
                         alpha=0.2, lw=0)  # fmt: skip
     return steps, mean
+
+
+def _last_step(runs: Sequence[Sequence[dict]]) -> int:
+    return max((m["step"] for metrics in runs for m in metrics), default=0)
+
+
+LINE_STYLES = ("-", "--", ":", "-.")
 
 
 def emergence_curves(
@@ -435,57 +497,69 @@ def emergence_curves(
     xlabel: str = "GRPO step",
 ) -> Figure:
     """One panel per metric over GRPO steps (``xlabel``); per group (``{label: [metrics of each
-    seed]}``) the mean over seeds with a min–max band. A tuple of keys shares one panel
-    (one colour per key, for comparing e.g. two accuracies). ``heldout`` (``{label: [rows
-    of heldout.jsonl per seed]}``) adds held-out pass@1 as points with seed ranges to the
-    accuracy panel; ``reference`` draws a dashed line per key (``{key: (label, value)}``),
-    e.g. the rate in the cold-start data. Panels wrap after three."""
+    seed]}``) the mean over seeds with a min–max band, in the group's colour
+    (:func:`series_colors`). A tuple of keys shares one panel: one colour per key for one
+    group, else one line style per key. ``heldout`` (``{label: [rows of heldout.jsonl per
+    seed]}``) adds held-out pass@1 as points with seed ranges to the accuracy panel;
+    ``reference`` draws a dashed line per key (``{key: (label, value)}``), e.g. the rate in
+    the cold-start data. Groups whose runs differ in length by 2× or more (600 steps in one
+    world, 100 in the other) share an axis of progress, in percent of each run's steps, so
+    that the short run is not squeezed into a corner; their legend says each length."""
     if not groups:
         raise ValueError("emergence_curves needs at least one group of runs")
-    cols = min(len(keys), 3)
-    rows = math.ceil(len(keys) / cols)
+    rows, cols = _grid(len(keys))
     fig, axes = plt.subplots(rows, cols, figsize=(4.4 * cols, 3.1 * rows + 0.5), squeeze=False)
     flat = list(axes.flat)
     for ax in flat[len(keys) :]:
         ax.remove()
+    color_of = series_colors(list(groups))
+    last = {label: _last_step(runs) for label, runs in groups.items()}
+    lengths = [n for n in last.values() if n]
+    progress = len(lengths) > 1 and max(lengths) >= 2 * min(lengths)
+    scale = {label: (100 / n if progress and n else 1.0) for label, n in last.items()}
+    shown = {label: f"{label}, {last[label]} steps" if progress else label for label in groups}
+    styled: dict[str, str] = {}  # metric label -> line style, in panels shared by groups
     for ax, key in zip(flat, keys, strict=False):
         subkeys = key if isinstance(key, tuple) else (key,)
-        for g, ((label, runs), color) in enumerate(zip(groups.items(), COLORS * 10, strict=False)):
+        for label, runs in groups.items():
             for j, sub in enumerate(subkeys):
-                line_color, ls, name = color, "-", label
+                line_color, ls, name = color_of[label], "-", shown[label]
                 if len(subkeys) > 1 and len(groups) == 1:  # one colour per metric
                     line_color, name = COLORS[j % len(COLORS)], metric(sub).label
                 elif len(subkeys) > 1:  # colour: the group; line style: the metric
-                    ls = ("-", "--", ":", "-.")[j % 4]
-                    name = f"{label}: {metric(sub).label}"
-                seed_band(ax, runs, sub, line_color, name, smooth, ls=ls)
+                    ls = LINE_STYLES[j % len(LINE_STYLES)]
+                    styled[metric(sub).label] = ls
+                seed_band(ax, runs, sub, line_color, name, smooth, ls=ls, x_scale=scale[label])
             if key == "accuracy" and heldout and heldout.get(label):
-                _heldout_points(ax, heldout[label], COLORS[g % len(COLORS)])
+                _heldout_points(ax, heldout[label], color_of[label], scale[label])
         if reference and not isinstance(key, tuple) and key in reference:
             name, value = reference[key]
             ax.axhline(value, color="#555", ls="--", lw=1, label=name)
         if all(is_share(sub) for sub in subkeys):
             _percent_axis(ax)
-        ax.set_xlabel(xlabel)
+        ax.set_xlabel("training progress (% of the run's steps)" if progress else xlabel)
         panel = " vs ".join(metric(sub).label for sub in subkeys)
         ax.set_title(panel if len(subkeys) == 1 else "accuracy: retried or not"
                      if set(subkeys) == {"accuracy_if_retried", "accuracy_if_not_retried"}
                      else panel, fontsize=10)  # fmt: skip
         ax.grid(alpha=0.3)
-        if len(subkeys) > 1:
-            ax.legend(fontsize=7)
+    # One legend for the figure, below the panels: groups (and the metrics of a one-group
+    # shared panel) by colour, the metrics of a panel shared by groups by line style.
     handles: dict[str, Any] = {}
-    for ax, key in zip(flat, keys, strict=False):
-        if isinstance(key, tuple):
-            continue
+    for ax in flat[: len(keys)]:
         for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
-            handles.setdefault(lab, h)
+            handles.setdefault(lab, h)  # a group's first line is its solid one
+    for name, ls in styled.items():
+        handles.setdefault(name, plt.Line2D([], [], color="#555", lw=1.8, ls=ls))
+    bottom = 0.0
     if handles:
-        fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=len(handles),
+        ncol = min(len(handles), 4)
+        fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=ncol,
                    fontsize=8, frameon=False)  # fmt: skip
+        bottom = 0.3 * math.ceil(len(handles) / ncol) / (3.1 * rows + 0.5)
     if title:
         fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.5 / (3.1 * rows + 0.5) if handles else 0, 1, 1))
+    fig.tight_layout(rect=(0, bottom, 1, 1))
     plt.close(fig)
     return fig
 
@@ -497,7 +571,7 @@ def _percent_axis(ax) -> None:
     ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
 
 
-def _heldout_points(ax, runs: Sequence[Sequence[dict]], color: str) -> None:
+def _heldout_points(ax, runs: Sequence[Sequence[dict]], color: str, x_scale: float = 1.0) -> None:
     by_step: dict[int, list[float]] = {}
     for rows in runs:
         for row in rows:
@@ -506,7 +580,8 @@ def _heldout_points(ax, runs: Sequence[Sequence[dict]], color: str) -> None:
     mean = [sum(by_step[s]) / len(by_step[s]) for s in steps]
     low = [m - min(by_step[s]) for m, s in zip(mean, steps, strict=True)]
     high = [max(by_step[s]) - m for m, s in zip(mean, steps, strict=True)]
-    ax.errorbar(steps, mean, yerr=[low, high], fmt="o", color=color, mfc="white", ms=5,
+    xs = [s * x_scale for s in steps]
+    ax.errorbar(xs, mean, yerr=[low, high], fmt="o", color=color, mfc="white", ms=5,
                 capsize=3, label="held-out pass@1")  # fmt: skip
 
 
@@ -526,7 +601,9 @@ def length_histograms(
     if max_bars < 1:
         raise ValueError(f"max_bars must be at least 1 (got {max_bars})")
     fig, axes = plt.subplots(1, len(groups), figsize=(4.6 * len(groups), 3.1), squeeze=False)
-    for ax, (label, runs), color in zip(axes[0], groups.items(), COLORS, strict=False):
+    color_of = series_colors(list(groups))
+    for ax, (label, runs) in zip(axes[0], groups.items(), strict=True):
+        color = color_of[label]
         pooled: dict[str, list[int]] = {}
         for part in ("start", "end"):
             counts: list[int] = []
@@ -541,7 +618,7 @@ def length_histograms(
             pooled[part] = counts
         merge = max(1, math.ceil(max(map(len, pooled.values())) / max_bars))
         width = merge * bin_tokens
-        for part, shade, name in (("start", "#999", "first"), ("end", color, "last")):
+        for part, shade, name in (("start", START_COLOR, "first"), ("end", color, "last")):
             counts = pooled[part]
             total = sum(counts)
             if not total:
@@ -573,27 +650,32 @@ def error_bar_panels(
     cols: int = 3,
 ) -> Figure:
     """One panel per metric (``{panel title: {arm label: a value per seed}}``): a bar at
-    the mean over seeds, an error bar from the lowest to the highest seed and a dot per
-    seed; ``reference`` draws a dashed line per panel (``{panel: (label, value)}``), e.g.
-    the model every arm started from. Panels named in ``percent`` read as percentages."""
+    the mean over seeds, named under it, an error bar from the lowest to the highest seed
+    and a dot per seed; ``reference`` draws a dashed line per panel (``{panel: (label,
+    value)}``), e.g. the model every arm started from, named in the legend below the
+    panels. Panels named in ``percent`` read as percentages; at most ``cols`` panels to a
+    row. Each arm has its colour (:func:`series_colors`); a label that ends in "before"
+    is drawn hatched and pale, beside its "after" in the full colour."""
     if not panels or not any(panels.values()):
         raise ValueError("error_bar_panels needs at least one panel with values")
     labels = list(dict.fromkeys(label for arms in panels.values() for label in arms))
-    color = {label: COLORS[i % len(COLORS)] for i, label in enumerate(labels)}
-    cols = min(cols, len(panels))
-    rows = math.ceil(len(panels) / cols)
-    width = max(3.6, 0.75 * max(len(arms) for arms in panels.values()) + 1.2)
-    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, 3.0 * rows + 0.6), squeeze=False)
+    color = series_colors(labels)
+    rows, cols = _grid(len(panels), cols)
+    width = max(3.6, 0.95 * max(len(arms) for arms in panels.values()) + 1.0)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, 3.3 * rows + 0.4), squeeze=False)
     flat = list(axes.flat)
     for ax in flat[len(panels) :]:
         ax.remove()
+    references: dict[str, Any] = {}
     for ax, (name, arms) in zip(flat, panels.items(), strict=False):
         is_rate = name in percent
         for x, (label, values) in enumerate(arms.items()):
             if not values:
                 continue
             mean = sum(values) / len(values)
-            ax.bar(x, mean, color=color[label], alpha=0.75, width=0.7)
+            before = label.endswith("before")
+            ax.bar(x, mean, color=color[label], alpha=0.35 if before else 0.8, width=0.7,
+                   hatch="//" if before else None, edgecolor=color[label])  # fmt: skip
             # max(0, …): a mean can round to just past the lowest or highest value
             spread = [[max(0.0, mean - min(values))], [max(0.0, max(values) - mean)]]
             ax.errorbar(x, mean, yerr=spread, color="#222", capsize=4, lw=1.2)
@@ -603,21 +685,22 @@ def error_bar_panels(
                         ha="center", fontsize=8)  # fmt: skip
         if reference and name in reference:
             ref_label, value = reference[name]
-            ax.axhline(value, color="#555", ls="--", lw=1, label=ref_label)
-            ax.legend(fontsize=7, loc="lower right", frameon=False)
-        ax.set_xticks(range(len(arms)), [""] * len(arms))
+            references[ref_label] = ax.axhline(value, color="#555", ls="--", lw=1)
+        names = [textwrap.fill(label, 13, break_long_words=False) for label in arms]
+        ax.set_xticks(range(len(arms)), names, fontsize=8)
         if is_rate:
             ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
         ax.set_ylim(0, ax.get_ylim()[1] * 1.1)
         ax.set_title(name, fontsize=10)
         ax.grid(alpha=0.3, axis="y")
-    handles = [plt.Rectangle((0, 0), 1, 1, color=color[label], alpha=0.75) for label in labels]
-    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), fontsize=8,
-               frameon=False)  # fmt: skip
+    bottom = 0.0
+    if references:
+        fig.legend(references.values(), references.keys(), loc="lower center", fontsize=8,
+                   ncol=len(references), frameon=False)  # fmt: skip
+        bottom = 0.3 / (3.3 * rows + 0.4)
     if title:
         fig.suptitle(title)
-    legend_rows = math.ceil(len(labels) / 4)
-    fig.tight_layout(rect=(0, 0.28 * legend_rows / (3.0 * rows + 0.6), 1, 1))
+    fig.tight_layout(rect=(0, bottom, 1, 1))
     plt.close(fig)
     return fig
 
@@ -632,6 +715,7 @@ def pass_at_k_bands(
     if not curves:
         raise ValueError("pass_at_k_bands needs at least one curve")
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    color_of = series_colors(list(curves))
     for i, (label, curve) in enumerate(curves.items()):
         ks = sorted(curve)
         mean = [sum(curve[k]) / len(curve[k]) for k in ks]
@@ -639,7 +723,7 @@ def pass_at_k_bands(
         high = [max(0.0, max(curve[k]) - m) for m, k in zip(mean, ks, strict=True)]
         offset = 2 ** ((i - (len(curves) - 1) / 2) * 0.04)  # side by side, not on top
         ax.errorbar([k * offset for k in ks], mean, yerr=[low, high], marker="o", ms=4,
-                    capsize=3, color=COLORS[i % len(COLORS)], label=label)  # fmt: skip
+                    capsize=3, color=color_of[label], label=label)  # fmt: skip
     if reference is not None:
         name, ref = reference
         ks = sorted(ref)

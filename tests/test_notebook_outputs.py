@@ -14,6 +14,7 @@ import nbformat
 import pytest
 
 from r1lab.edition import all_notebooks
+from r1lab.metrics import METRICS
 from r1lab.notebook_runner import course_notebooks, figures_not_shown
 from r1lab.paths import NOTEBOOKS_DIR
 
@@ -137,6 +138,35 @@ def machine_paths(nb: nbformat.NotebookNode) -> list[str]:
     return found
 
 
+# A measured quantity's key (``greedy_accuracy``) where a reader should see its label
+# (``greedy accuracy``): a printed line or a table's header. Keys with an underscore only
+# (``pass@1`` is its own label); ``key=`` is a settings object's repr, and a settings
+# table names its fields in its cells, where a key is what a practitioner types.
+_RAW_KEY = re.compile(
+    r"(?<![\w.])("
+    + "|".join(re.escape(k) for k in sorted((k for k in METRICS if "_" in k), key=len)[::-1])
+    + r")(?![\w=])"
+)
+_HEADER = re.compile(r"<th\b[^>]*>(.*?)</th>", re.DOTALL)
+
+
+def raw_metric_keys(nb: nbformat.NotebookNode) -> list[str]:
+    """Every metric key an output prints, or a table's header shows, instead of its label."""
+    found = []
+    for place, outputs in _outputs(nb):
+        for kind, text in _texts(outputs):
+            if kind in ("stream", "text/plain"):
+                parts = [text]
+            elif kind == "text/html":
+                parts = _HEADER.findall(text)
+            else:
+                continue
+            for part in parts:
+                for match in _RAW_KEY.finditer(part):
+                    found.append(f"{place} {kind}: {_snippet(part, match.start(), match.end())}")
+    return found
+
+
 def unfinished_bars(nb: nbformat.NotebookNode) -> list[str]:
     """Every progress bar a reader would see short of 100 %: a progress widget's saved
     value below its max, the percentage beside it, or a text bar in an output."""
@@ -201,6 +231,15 @@ EDITIONS = all_notebooks()
 def test_every_cell_that_draws_with_r1lab_plots_shows_a_picture(path):
     found = figures_not_shown(_read(path))
     assert not found, f"{path.name} draws figures no one sees:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_no_output_shows_a_metric_by_its_key(path):
+    found = raw_metric_keys(_read(path))
+    assert not found, (
+        f"{path.name} shows metric keys where a reader should see labels "
+        "(r1lab.metrics.label):\n" + "\n".join(found)
+    )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
@@ -385,3 +424,19 @@ def test_figures_not_shown_finds_every_figure_no_one_sees():
     not_run = _drawing_notebook("bars({})", pictures=0)
     not_run.cells[1].execution_count = None  # a notebook saved without outputs: nothing to see
     assert figures_not_shown(not_run) == []
+
+
+def test_finds_a_metric_key_in_a_printed_line_and_a_table_header():
+    def shown(data=None, text=None):
+        if text is not None:
+            return _notebook([nbformat.v4.new_output("stream", name="stdout", text=text)])
+        return _notebook([nbformat.v4.new_output("display_data", data=data)])
+
+    assert raw_metric_keys(shown(text="greedy_accuracy  39.0% → 62.5%\n")) != []
+    header = "<table><tr><th>run</th><th>effective_retry_rate</th></tr></table>"
+    assert raw_metric_keys(shown({"text/html": header})) != []
+    # Labels pass, and so do a settings repr and a settings table's field names.
+    assert raw_metric_keys(shown(text="greedy accuracy  39.0% → 62.5%\n")) == []
+    assert raw_metric_keys(shown(text="GRPOSettings(learning_rate=0.0002)\n")) == []
+    cells = "<table><tr><td>learning_rate</td><td>2e-4</td></tr></table>"
+    assert raw_metric_keys(shown({"text/html": cells})) == []

@@ -223,7 +223,8 @@ def test_emergence_curves_share_a_panel_for_a_tuple_of_keys():
     [ax] = fig.axes
     assert ax.get_title() == "accuracy: retried or not"
     assert [line.get_ydata()[-1] for line in ax.lines] == pytest.approx([0.2, 0.6])
-    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert ax.get_legend() is None  # one legend, below the panels: none over the data
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert labels == [
         "accuracy when it retried (1 seed)",
         "accuracy when it did not retry (1 seed)",
@@ -237,8 +238,15 @@ def test_emergence_curves_share_a_panel_for_a_tuple_of_keys():
     styles = {(line.get_color(), line.get_linestyle()) for line in ax.lines}
     assert len(styles) == 4 and len({c for c, _ in styles}) == 2
     assert len({ls for _, ls in styles}) == 2
-    labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert labels[0] == "world 1: accuracy when it retried (1 seed)"
+    assert ax.get_legend() is None
+    # The legend: each world once by its colour, each metric once by its line style.
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels == [
+        "world 1 (1 seed)",
+        "world 2 (1 seed)",
+        "accuracy when it retried",
+        "accuracy when it did not retry",
+    ]
 
 
 def test_error_bar_panels_show_mean_range_seeds_and_reference():
@@ -262,7 +270,10 @@ def test_error_bar_panels_show_mean_range_seeds_and_reference():
     dots = [c for c in left.collections if isinstance(c, PathCollection)]  # a dot per seed
     assert sum(len(c.get_offsets()) for c in dots) == 5
     assert "50%" in [t.get_text() for t in left.texts] and "30" in right.texts[0].get_text()
-    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["GRPO", "SFT"]
+    # Each bar is named under it; the legend below names only the reference line.
+    assert [t.get_text() for t in left.get_xticklabels()] == ["GRPO", "SFT"]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["start"]
+    assert left.get_legend() is None
     with pytest.raises(ValueError, match="at least one panel"):
         error_bar_panels({})
 
@@ -320,3 +331,59 @@ def test_svg_markup_keeps_the_line_ids_and_scales_to_its_box():
     assert svg.startswith("<svg style='max-width:100%;height:auto' ")
     assert '<g id="r1lab-run1-0">' in svg and "<?xml" not in svg
     assert "run 1</text>" in svg  # text stays text
+
+
+def test_a_world_or_an_arm_has_one_colour_in_every_figure():
+    from r1lab.plots import ARM_COLORS, WORLD_COLORS, error_bar_panels, series_colors
+    from r1lab.sweep import ARMS, COMPARISONS
+
+    assert {a.label for a in ARMS.values()} <= set(ARM_COLORS)  # every arm has its colour
+    for arms in COMPARISONS.values():  # and the arms of one comparison can be told apart
+        assert len({ARM_COLORS[ARMS[a].label] for a in arms}) == len(arms)
+    # The same arm, first or last in a figure, alone or with others: the same colour.
+    assert series_colors(["GRPO"])["GRPO"] == series_colors(["x", "y", "GRPO"])["GRPO"]
+    # A world keeps its colour whatever follows its name, and whatever else is drawn.
+    two = series_colors(["world 2: SFT → GRPO", "world 1: SFT → GRPO"])
+    assert two["world 2: SFT → GRPO"] == WORLD_COLORS["world 2"]
+    assert series_colors(["world 2, after"])["world 2, after"] == WORLD_COLORS["world 2"]
+    assert len(set(WORLD_COLORS.values())) == 2
+    # Unnamed series take colours no named series in the figure has.
+    mixed = series_colors(["GRPO", "mine", "yours"])
+    assert len(set(mixed.values())) == 3
+    # In a bar figure, a world's "before" is its colour, pale and hatched.
+    fig = error_bar_panels({"length": {"world 2, before": [50.0], "world 2, after": [300.0]}})
+    before, after = fig.axes[0].patches
+    assert before.get_facecolor()[:3] == after.get_facecolor()[:3]
+    assert before.get_hatch() and not after.get_hatch()
+
+
+def test_grids_leave_no_empty_places_they_can_avoid():
+    from r1lab.plots import _grid, emergence_curves, error_bar_panels
+
+    assert [_grid(n) for n in (1, 2, 3, 4, 5, 6, 7, 9)] == [
+        (1, 1), (1, 2), (1, 3), (2, 2), (2, 3), (2, 3), (4, 2), (3, 3),
+    ]  # fmt: skip
+    keys = ["accuracy", "length", "retry_rate", "checked_rate"]
+    run = [{"step": i, **{k: 0.5 for k in keys}} for i in range(1, 11)]
+    fig = emergence_curves({"main": [run]}, keys=keys)
+    rows = {round(ax.get_position().y0, 3) for ax in fig.axes}
+    assert len(fig.axes) == 4 and len(rows) == 2  # two by two
+    fig = error_bar_panels({k: {"GRPO": [0.5]} for k in "abcd"})
+    assert len({round(ax.get_position().x0, 3) for ax in fig.axes}) == 2
+
+
+def test_runs_of_very_different_length_share_an_axis_of_progress():
+    from r1lab.plots import emergence_curves
+
+    long = [{"step": i, "accuracy": 0.5} for i in range(1, 601)]
+    short = [{"step": i, "accuracy": 0.5} for i in range(1, 101)]
+    fig = emergence_curves({"world 1": [long], "world 2": [short]}, keys=["accuracy"], smooth=1)
+    [ax] = fig.axes
+    ends = sorted(max(line.get_xdata()) for line in ax.lines)
+    assert ends == pytest.approx([100, 100])  # both runs span the whole axis
+    assert "%" in ax.get_xlabel()
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels == ["world 1, 600 steps (1 seed)", "world 2, 100 steps (1 seed)"]
+    # Runs of similar length keep their steps.
+    fig = emergence_curves({"a": [long[:80]], "b": [short]}, keys=["accuracy"], smooth=1)
+    assert fig.axes[0].get_xlabel() == "GRPO step"

@@ -172,6 +172,15 @@ def test_trajectory_html_labels_attempts_retries_and_the_answer():
     wrong = html_trajectory(WRONG, [3, 4, 5], 17)
     assert "(the check is wrong)" in wrong and "✗ wrong" in wrong
     assert "&lt;b&gt;" in html_trajectory("<think><b>1+1=2 ok</think>", [3, 4, 5], 17)
+    # A search of three attempts that ends right: two retries, both "effective" for the
+    # completion, but only the second leads to the right attempt.
+    search = (
+        "<think>3+4=7,7+5=12 vs 17 no wait 3+4=7,7*5=35 vs 17 no wait "
+        "3*4=12,12+5=17 vs 17 ok</think><answer>3*4+5</answer>"
+    )
+    page = html_trajectory(search, [3, 4, 5], 17)
+    assert page.count("<b>effective</b> retry: the next attempt is right") == 1
+    assert page.count("the search goes on (the next attempt is wrong too)") == 1
 
 
 def test_trajectory_viewer_shows_the_same_prompt_before_and_after():
