@@ -110,7 +110,12 @@ def course_evidence(
 
 
 def _has_number(text: str, corpus: str) -> bool:
-    return re.search(rf"(?<![\d.,]){re.escape(text)}(?![\d]|,\d)", corpus) is not None
+    """Whether ``corpus`` holds the number ``text`` whole, with its thousands separators or
+    without them (a progress bar counts 1600/1600, the prose says 1,600)."""
+    return any(
+        re.search(rf"(?<![\d.,]){re.escape(form)}(?![\d]|[.,]\d)", corpus) is not None
+        for form in dict.fromkeys((text, text.replace(",", "")))
+    )
 
 
 def page_problems(page: str, text: str, evidence: Evidence) -> list[PackProblem]:

@@ -14,7 +14,7 @@ def test_the_instructor_pack_quotes_only_what_the_notebooks_show():
 
 
 EVIDENCE = Evidence(
-    outputs="400 steps, 6.9 min of training, 0 skipped updates pass@1 25.8% → 44.5%",
+    outputs="400 steps, 6.9 min of training, 0 skipped updates pass@1 25.8% → 44.5% 1600/1600",
     other='{"pass@1": 0.258, "learning_rate": 0.0002} beta=0.04',
 )
 
@@ -30,14 +30,16 @@ def test_a_stale_quote_and_a_stale_number_are_caught():
     ]
     assert _found("pass@1 rose to 52.7 % (notebook 05).") == [("number", "52.7")]
     assert _found("It sampled 18,486 per second.") == [("number", "18,486")]
-    # A number is matched whole: 25.8 is not in 125.8, nor 5.8 in 25.8.
+    # A number is matched whole: 5.8 is not in 25.8, nor 44 in 44.5.
     assert _found("A score of 5.8 %.") == [("number", "5.8")]
+    assert _found("About 1,044 of them.") == [("number", "1,044")]
 
 
 def test_what_the_course_shows_passes():
     assert _found('"400 steps, 6.9 min of training, 0 skipped updates"') == []
     assert _found("`pass@1 25.8% →  44.5%`") == []  # white space aside
     assert _found("KL with β = 0.04, pass@1 44.5 %.") == []  # a setting, an output
+    assert _found("1,600 completions sampled") == []  # the bar counts 1600/1600
     # Integers without a separator are not checked: 3 seeds, section 4, 16 samples.
     assert _found("3 seeds, section 4, 16 samples") == []
 
@@ -65,3 +67,14 @@ def test_the_evidence_is_what_a_reader_sees(tmp_path):
     assert "scored in 1.32 s" in evidence.outputs and "7,568 per s" in evidence.outputs
     # The notebook's prose is not evidence: its numbers must be printed too.
     assert "9.99" not in evidence.outputs + evidence.other
+
+
+def test_r1lab_pack_lists_what_it_finds_and_fails_on_it(capsys):
+    from r1lab.cli import main
+
+    rc = main(["pack"])
+    out = capsys.readouterr().out
+    problems = pack_problems()
+    assert rc == (1 if problems else 0)
+    assert all(str(p) in out for p in problems)
+    assert out.strip()  # says something either way
