@@ -805,6 +805,7 @@ def kl_anchor(evidence: dict[str, Any]) -> Claim:
 
 def r1_zero(evidence: dict[str, Any]) -> Claim:
     facts, starts, searches, costs = [], {}, {}, []
+    began_searching: dict[str, list[float]] = {}
     for w in WORLDS:
         runs = _runs(evidence, w, "r1zero")
         first = [_first_rewarded(r["metrics"]) for r in runs]
@@ -815,6 +816,10 @@ def r1_zero(evidence: dict[str, Any]) -> Claim:
         line += f"; held-out pass@1 after {_pct([a['pass@1'] for a in after])}"
         if all("search_rate" in a for a in after):
             searches[w] = [a["search_rate"] for a in after]
+            early = [window_mean(r["metrics"], "checked_rate", first=True, n=10) for r in runs]
+            if all(e is not None for e in early):
+                line += f"; completions that search in the first 10 steps {_pct(early)}"
+                began_searching[w] = early
             line += f"; completions that search after {_pct(searches[w])}"
         facts.append(line + ".")
         cold = [r["eval"]["after"]["pass@1"] for r in _runs(evidence, w)]
@@ -829,6 +834,11 @@ def r1_zero(evidence: dict[str, Any]) -> Claim:
             (
                 "RL from the base model started only where the base had seen the answer format "
                 "(world 2), and then it sharpened short answers; it never learned to search"
+                + (
+                    ", and the searching its base model started with faded"
+                    if any(min(v) >= 0.25 for v in began_searching.values())
+                    else ""
+                )
             ),
         )
     else:

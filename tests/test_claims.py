@@ -165,6 +165,20 @@ def test_r1_zero_that_never_earns_a_reward_is_contradicted(evidence):
     assert "first step with any reward never, never, never" in verdict.evidence[1]
 
 
+def test_r1_zero_card_says_the_search_it_started_with_faded(evidence):
+    # World 2's base model computes and compares in most of its first completions, and RL
+    # dropped that: the card must not read as if it had never searched.
+    card = r1_zero(evidence)
+    [world2] = [line for line in card.evidence if line.startswith("world 2")]
+    assert "completions that search in the first 10 steps" in world2
+    assert "the searching its base model started with faded" in card.because
+    quiet = copy.deepcopy(evidence)
+    for run in quiet["worlds"]["world 2"]["r1zero"]:
+        for m in run["metrics"]:
+            m["checked_rate"] = 0.0
+    assert "faded" not in r1_zero(quiet).because
+
+
 def test_the_kl_claim_needs_the_anchor_to_hold_the_model_closer(evidence):
     swapped = kl_anchor(_swap_arms(evidence, "grpo", "kl_0.4"))
     assert swapped.verdict == "not shown"
