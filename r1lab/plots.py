@@ -142,7 +142,7 @@ class LiveCurves:
     def redraw(self) -> None:
         for ax, key in zip(self.axes, self.keys, strict=True):
             ax.clear()
-            _smoothed_line(ax, self.steps, self.values[key], self.smooth, COLORS[0])
+            _smoothed_line(ax, self.steps, self.values[key], self.smooth, YOURS_COLOR)
             ax.set_xlabel(self.xlabel)
             ax.set_title(metric(key).label, fontsize=10)
             if is_share(key):
@@ -265,11 +265,13 @@ ARM_COLORS = {
     "GRPO, loss 'dr_grpo'": "#CC79A7",
 }
 START_COLOR = "#999999"  # the model before training ("cold start …"): grey, not a run
+YOURS_COLOR = "#000000"  # the learner's own run ("your run", "yours …"), live or compared
 
 
 def series_colors(labels: Sequence[str]) -> dict[str, str]:
     """The colour of each series of one figure: an arm's or a world's own colour, grey
-    for the cold start, and the palette's unused colours, in order, for the rest."""
+    for the cold start, black for the learner's own run, and the palette's unused colours,
+    in order, for the rest."""
     fixed: dict[str, str] = {}
     for label in labels:
         world = next((w for w in WORLD_COLORS if label.startswith(w)), None)
@@ -279,6 +281,8 @@ def series_colors(labels: Sequence[str]) -> dict[str, str]:
             fixed[label] = WORLD_COLORS[world]
         elif label.startswith("cold start"):
             fixed[label] = START_COLOR
+        elif label.lower().startswith("your"):
+            fixed[label] = YOURS_COLOR
     spare = iter([c for c in COLORS if c not in fixed.values()] + list(COLORS) * 4)
     return {label: fixed.get(label) or next(spare) for label in labels}
 

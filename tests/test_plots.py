@@ -347,9 +347,35 @@ def test_a_world_or_an_arm_has_one_colour_in_every_figure():
     assert two["world 2: SFT → GRPO"] == WORLD_COLORS["world 2"]
     assert series_colors(["world 2, after"])["world 2, after"] == WORLD_COLORS["world 2"]
     assert len(set(WORLD_COLORS.values())) == 2
+    # The learner's own run is black, live or beside the shipped runs.
+    from r1lab.plots import YOURS_COLOR
+
+    assert series_colors(["world 2: shipped runs", "your run"])["your run"] == YOURS_COLOR
     # Unnamed series take colours no named series in the figure has.
     mixed = series_colors(["GRPO", "mine", "yours"])
     assert len(set(mixed.values())) == 3
+    # The figures themselves: world 2 alone or beside world 1, GRPO first or last.
+    from matplotlib.colors import to_hex
+
+    from r1lab.plots import emergence_curves
+
+    run = [{"step": i, "accuracy": 0.5} for i in range(1, 11)]
+
+    def line_colors(fig):
+        return {line.get_label(): to_hex(line.get_color()) for line in fig.axes[0].lines}
+
+    alone = line_colors(emergence_curves({"world 2": [run]}, keys=["accuracy"], smooth=1))
+    both = emergence_curves({"world 1": [run], "world 2": [run]}, keys=["accuracy"], smooth=1)
+    assert alone["world 2 (1 seed)"] == line_colors(both)["world 2 (1 seed)"]
+    assert alone["world 2 (1 seed)"] == WORLD_COLORS["world 2"].lower()
+
+    def bar_color(panels, label):
+        fig = error_bar_panels({"pass@1": panels})
+        return to_hex(fig.axes[0].patches[list(panels).index(label)].get_facecolor())
+
+    first = bar_color({"GRPO": [0.4], "SFT on more expert traces": [0.3]}, "GRPO")
+    last = bar_color({"GRPO, G=2": [0.4], "GRPO, G=4": [0.3], "GRPO": [0.4]}, "GRPO")
+    assert first == last == ARM_COLORS["GRPO"].lower()
     # In a bar figure, a world's "before" is its colour, pale and hatched.
     fig = error_bar_panels({"length": {"world 2, before": [50.0], "world 2, after": [300.0]}})
     before, after = fig.axes[0].patches
