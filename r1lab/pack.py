@@ -5,15 +5,15 @@ those outputs, and a pack that still quotes the old ones contradicts the course 
 describes. :func:`pack_problems` lists every place where that happened, the way
 :func:`r1lab.edition.edition_problems` lists stale translations:
 
-- a **quote**: text in double quotes or in backticks that holds a decimal number or a
-  number with a thousands separator (``"sampled at 161.3 per second"``,
+- a **quote**: text in double quotes or in backticks that holds a decimal number, a
+  number with a thousands separator or a ratio (``"sampled at 161.3 per second"``,
   ``"10,000 completions scored in 1.32 s"``) must appear word for word (white space
   aside) in a committed output;
 - a **number**: every other such number must appear in a committed output, in a
   shipped model's or run's card or summary, in the generated timings table, or in a
   notebook's code (a setting such as ``β = 0.04``).
 
-Integers without a separator are not checked: they are mostly counts of things the
+Other integers are not checked: they are mostly counts of things the
 course fixes (3 seeds, 16 samples, section 4), and would match anything.
 """
 
@@ -43,8 +43,8 @@ PACK_PAGES = (
 # Pages whose double quotes are misconceptions to correct, not outputs.
 QUOTES_ARE_SPEECH = ("pitfalls.md",)
 
-# 25.8, 0.04, 1,024, 18,486.5: a decimal or a number with a thousands separator
-NUMBER = re.compile(r"(?<![\w.,])(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+)(?![\w]|,\d{3})")
+# 25.8, 0.04, 1,024, 18,486.5, 122×: a decimal, a number with a thousands separator, a ratio
+NUMBER = re.compile(r"(?<![\w.,])(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+|\d+(?=×))(?![\w]|,\d{3})")
 QUOTE = re.compile(r"\"([^\"\n]+)\"|“([^”\n]+)”|`([^`\n]+)`")
 _TAG = re.compile(r"<[^>]+>")
 

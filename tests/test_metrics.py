@@ -87,6 +87,9 @@ def test_pass_at_k_unknown_keys_and_formatting():
     assert metric("mean_length").unit == "tokens" and metric("kl").unit == "per token"
     assert metric("greedy_accuracy").format(0.4343) == "43.4%"
     assert metric("attempts").format(2.33) == "2.3" and metric("x").format(None) == "–"
+    # A small number keeps its digits: a learning rate of 2e-4 is not "0.0".
+    assert metric("learning_rate").format(2e-4) == "0.0002"
+    assert metric("kl").format(0.0213) == "0.0213" and metric("kl").format(0.0) == "0.0"
 
 
 def test_tables_figures_and_panels_read_the_registry():

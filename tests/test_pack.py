@@ -30,6 +30,7 @@ def test_a_stale_quote_and_a_stale_number_are_caught():
     ]
     assert _found("pass@1 rose to 52.7 % (notebook 05).") == [("number", "52.7")]
     assert _found("It sampled 18,486 per second.") == [("number", "18,486")]
+    assert _found("Checking was 158× faster.") == [("number", "158")]  # a ratio
     # A number is matched whole: 5.8 is not in 25.8, nor 44 in 44.5.
     assert _found("A score of 5.8 %.") == [("number", "5.8")]
     assert _found("About 1,044 of them.") == [("number", "1,044")]
