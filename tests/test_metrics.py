@@ -112,3 +112,14 @@ def test_tables_figures_and_panels_read_the_registry():
     live = LiveCurves(["checked_rate"])
     assert live.axes[0].get_title() == label("checked_rate")
     plt.close("all")
+
+
+def test_printed_scores_read_their_labels():
+    from r1lab.display import change_text, scores_text
+
+    line = scores_text({"pass@1": 0.258, "greedy_accuracy": 0.39, "mean_length": 46.6})
+    assert line == "pass@1 25.8%, greedy accuracy 39.0%, mean length (tokens) 46.6"
+    share = change_text("greedy_accuracy", 0.39, 0.625)
+    assert share.split() == ["greedy", "accuracy", "39.0%", "→", "62.5%", "(+23.5", "points)"]
+    assert change_text("mean_length", 46.6, 33.1).endswith("(-13.5)")
+    assert change_text("pass@1", None, 0.5).split()[-1] == "50.0%"  # nothing to subtract
