@@ -47,6 +47,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "edition",
             "slides",
             "references",
+            "pack",
             "cli",
             "__main__",
             "__init__",
