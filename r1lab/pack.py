@@ -8,7 +8,7 @@ describes. :func:`pack_problems` lists every place where that happened, the way
 - a **quote**: text in double quotes or in backticks that holds a decimal number, a
   number with a thousands separator or a ratio (``"sampled at 161.3 per second"``,
   ``"10,000 completions scored in 1.32 s"``) must appear word for word (white space
-  aside) in a committed output;
+  aside) in a committed output, or in a notebook's own text (a quoted prompt);
 - a **number**: every other such number must appear in a committed output, in a
   shipped model's or run's card or summary, in the generated timings table, or in a
   notebook's code (a setting such as ``β = 0.04``).
@@ -45,7 +45,8 @@ QUOTES_ARE_SPEECH = ("pitfalls.md",)
 
 # 25.8, 0.04, 1,024, 18,486.5, 122×: a decimal, a number with a thousands separator, a ratio
 NUMBER = re.compile(r"(?<![\w.,])(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+|\d+(?=×))(?![\w]|,\d{3})")
-QUOTE = re.compile(r"\"([^\"\n]+)\"|“([^”\n]+)”|`([^`\n]+)`")
+# A quote may wrap onto the next line, as the pages' prose does.
+QUOTE = re.compile(r"\"([^\"\n]+(?:\n[^\"\n]+)?)\"|“([^”\n]+(?:\n[^”\n]+)?)”|`([^`\n]+)`")
 _TAG = re.compile(r"<[^>]+>")
 
 
@@ -90,23 +91,25 @@ def _output_texts(nb: nbformat.NotebookNode) -> list[str]:
 class Evidence:
     outputs: str  # every committed output, squashed
     other: str  # cards, run summaries, the timings table, notebook code
+    prose: str = ""  # the notebooks' markdown, squashed: a quoted prompt or heading
 
 
 def course_evidence(
     notebooks_dir: Path = NOTEBOOKS_DIR, data_dir: Path = DATA_DIR, pack_dir: Path = PACK_DIR
 ) -> Evidence:
-    outputs, other = [], []
+    outputs, other, prose = [], [], []
     for path in course_notebooks(notebooks_dir):
         nb = nbformat.read(path, as_version=4)
         outputs += _output_texts(nb)
         other += [cell.source for cell in nb.cells if cell.cell_type == "code"]
+        prose += [cell.source for cell in nb.cells if cell.cell_type == "markdown"]
     for path in sorted(data_dir.rglob("*")):
         if path.suffix == ".md" or path.name in ("card.json", "eval.json", "summary.json"):
             other.append(path.read_text(encoding="utf-8"))
     timings = pack_dir / "timings.md"  # written by benchmarks/notebooks.py
     if timings.exists():
         other.append(timings.read_text(encoding="utf-8"))
-    return Evidence(_squash("\n".join(outputs)), "\n".join(other))
+    return Evidence(_squash("\n".join(outputs)), "\n".join(other), _squash("\n".join(prose)))
 
 
 def _has_number(text: str, corpus: str) -> bool:
@@ -126,7 +129,7 @@ def page_problems(page: str, text: str, evidence: Evidence) -> list[PackProblem]
             problems.append(PackProblem(page, line, "number", number))
     if page not in QUOTES_ARE_SPEECH:
         for quote, line in _quotes(text):
-            if _squash(quote) not in evidence.outputs:
+            if _squash(quote) not in evidence.outputs and _squash(quote) not in evidence.prose:
                 problems.append(PackProblem(page, line, "quote", quote))
     return problems
 

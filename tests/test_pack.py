@@ -16,6 +16,7 @@ def test_the_instructor_pack_quotes_only_what_the_notebooks_show():
 EVIDENCE = Evidence(
     outputs="400 steps, 6.9 min of training, 0 skipped updates pass@1 25.8% → 44.5% 1600/1600",
     other='{"pass@1": 0.258, "learning_rate": 0.0002} beta=0.04',
+    prose="Predict first: at T = 0.3, will the group hold more distinct completions?",
 )
 
 
@@ -39,6 +40,9 @@ def test_a_stale_quote_and_a_stale_number_are_caught():
 def test_what_the_course_shows_passes():
     assert _found('"400 steps, 6.9 min of training, 0 skipped updates"') == []
     assert _found("`pass@1 25.8% →  44.5%`") == []  # white space aside
+    assert _found('"pass@1 25.8% →\n44.5%"') == []  # a quote that wraps onto the next line
+    assert _found('"pass@1 25.8% →\n52.7%"') == [("quote", "pass@1 25.8% →\n52.7%")]
+    assert _found('The prompt "at T = 0.3, will the group hold more distinct completions?"') == []
     assert _found("KL with β = 0.04, pass@1 44.5 %.") == []  # a setting, an output
     assert _found("1,600 completions sampled") == []  # the bar counts 1600/1600
     # Integers without a separator are not checked: 3 seeds, section 4, 16 samples.
