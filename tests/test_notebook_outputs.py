@@ -440,3 +440,37 @@ def test_finds_a_metric_key_in_a_printed_line_and_a_table_header():
     assert raw_metric_keys(shown(text="GRPOSettings(learning_rate=0.0002)\n")) == []
     cells = "<table><tr><td>learning_rate</td><td>2e-4</td></tr></table>"
     assert raw_metric_keys(shown({"text/html": cells})) == []
+
+
+# ------------------------------------------------------------- what two notebooks must say
+
+
+def _markdown(name: str) -> str:
+    nb = _read(NOTEBOOKS_DIR / f"{name}.ipynb")
+    return "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+
+
+def test_the_tour_maps_r1s_whole_pipeline_and_what_the_course_rebuilds():
+    text = _markdown("00_tour")
+    # R1's cold start was thousands of examples (R1 paper, section 2.3.1).
+    assert "few hundred" not in text and "thousands of long chain-of-thought" in text
+    table = [line for line in text.splitlines() if line.startswith("| ")]
+    stages = ("R1-Zero", "Cold start", "Reasoning-oriented RL", "Rejection sampling",
+              "RL for all scenarios", "Distillation")  # fmt: skip
+    for stage in stages:
+        [row] = [line for line in table if stage in line.split("|")[1]]
+        course = row.rstrip(" |").rsplit("|", 1)[-1]
+        # Each stage says where the course rebuilds it, or that it does not.
+        assert re.search(r"`\d\d`", course) or "Not rebuilt" in course, row
+
+
+def test_each_seed_shows_its_own_aha_example():
+    nb = _read(NOTEBOOKS_DIR / "07_emergence.ipynb")
+    [cell] = [c for c in nb.cells if c.cell_type == "code" and "aha_examples(" in c.source]
+    shown = [o.data["text/html"] for o in cell.outputs if "text/html" in o.get("data", {})]
+    assert len(shown) >= 2
+    # Each says which aha step it stands for and which logged step it shows ...
+    assert all(re.search(r"aha step \d+; .* so this is step \d+", page) for page in shown)
+    # ... and none repeats an example shown above it (greedy seeds often write the same).
+    afters = [page.split("<b>step", 2)[-1] for page in shown]
+    assert len(set(afters)) == len(afters)
