@@ -240,9 +240,9 @@ def settle_progress_bars(nb: nbformat.NotebookNode) -> None:
     kept as a front end shows it (consecutive writes joined, each line what follows its
     last carriage return), and a text bar short of 100 % becomes the same plain line.
     """
-    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    state = widget_state(nb)
     dropped: list[str] = []
-    for outputs in _output_lists(nb, state):
+    for outputs in output_lists(nb, state):
         kept = []
         for output in _joined_streams(outputs):
             if output.get("output_type") == "stream":
@@ -266,8 +266,14 @@ def settle_progress_bars(nb: nbformat.NotebookNode) -> None:
     _forget_widgets(nb, state, dropped)
 
 
-def _output_lists(nb: nbformat.NotebookNode, state: dict[str, Any]) -> list[list]:
-    """Every list of outputs a reader sees: each code cell's and each Output widget's."""
+def widget_state(nb: nbformat.NotebookNode) -> dict[str, Any]:
+    """The widget models saved in the notebook's metadata, by model id."""
+    return nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+
+
+def output_lists(nb: nbformat.NotebookNode, state: dict[str, Any]) -> list[list]:
+    """Every list of outputs a reader sees: each code cell's and each Output widget's
+    (``state``: :func:`widget_state`)."""
     lists = [cell.outputs for cell in nb.cells if cell.cell_type == "code"]
     for model in state.values():
         if model.get("model_name") == "OutputModel" and "outputs" in model.get("state", {}):
@@ -275,7 +281,7 @@ def _output_lists(nb: nbformat.NotebookNode, state: dict[str, Any]) -> list[list
     return lists
 
 
-def _shown(text: str) -> str:
+def shown_stream(text: str) -> str:
     """Stream text as a terminal would show it: each line only what follows its last
     ``\\r``, and no line that ends by moving the cursor up (``ESC[A``: tqdm's text bar
     below another open bar, which its next line overwrites)."""
@@ -299,7 +305,7 @@ def _joined_streams(outputs: list) -> list:
             joined.append(output)
     for output in joined:
         if output.get("output_type") == "stream":
-            output["text"] = _shown(output["text"])
+            output["text"] = shown_stream(output["text"])
     return joined
 
 
@@ -377,7 +383,7 @@ def _forget_widgets(nb: nbformat.NotebookNode, state: dict[str, Any], dropped: l
             gone.add(model_id)
             todo += _refs(state[model_id].get("state", {}))
     still = {ref for mid, model in state.items() if mid not in gone for ref in _refs(model)}
-    for outputs in _output_lists(nb, state):
+    for outputs in output_lists(nb, state):
         for output in outputs:
             view = output.get("data", {}).get(WIDGET_VIEW)
             if isinstance(view, dict):

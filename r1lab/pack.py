@@ -26,7 +26,7 @@ from pathlib import Path
 
 import nbformat
 
-from r1lab.notebook_runner import course_notebooks
+from r1lab.notebook_runner import course_notebooks, output_lists, shown_stream, widget_state
 from r1lab.paths import DATA_DIR, NOTEBOOKS_DIR, REPO_ROOT
 
 PACK_DIR = REPO_ROOT / "docs" / "teaching"
@@ -68,23 +68,24 @@ def _squash(text: str) -> str:
 
 
 def _output_texts(nb: nbformat.NotebookNode) -> list[str]:
-    """What a reader of the committed notebook sees as text, HTML tags taken out."""
-    texts: list[str] = []
-    outputs = [out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs]
-    state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
-    for model in state.get("state", {}).values():
-        outputs += model.get("state", {}).get("outputs", []) or []
-        value = model.get("state", {}).get("value")
-        if isinstance(value, str):
-            texts.append(html.unescape(_TAG.sub(" ", value)))
-    for out in outputs:
-        if "text" in out:
-            texts.append("".join(out["text"]).rsplit("\r", 1)[-1])
-        for mime, value in out.get("data", {}).items():
-            if mime in ("text/plain", "text/markdown", "text/html"):
-                value = "".join(value) if isinstance(value, list) else value
-                texts.append(html.unescape(_TAG.sub(" ", value)) if mime == "text/html" else value)
+    """What a reader of the committed notebook sees as text, HTML tags taken out: every
+    output a reader sees (:func:`output_lists`), stream text as a front end shows it, and
+    the text widgets hold (a progress bar's count)."""
+    state = widget_state(nb)
+    values = (model.get("state", {}).get("value") for model in state.values())
+    texts = [_plain_html(value) for value in values if isinstance(value, str)]
+    for outputs in output_lists(nb, state):
+        for out in outputs:
+            if out.get("output_type") == "stream":
+                texts.append(shown_stream(out["text"]))
+            for mime, value in out.get("data", {}).items():
+                if mime in ("text/plain", "text/markdown", "text/html"):
+                    texts.append(_plain_html(value) if mime == "text/html" else value)
     return texts
+
+
+def _plain_html(value: str) -> str:
+    return html.unescape(_TAG.sub(" ", value))
 
 
 @dataclass(frozen=True)
