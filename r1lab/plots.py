@@ -555,17 +555,23 @@ def emergence_curves(
             handles.setdefault(lab, h)  # a group's first line is its solid one
     for name, ls in styled.items():
         handles.setdefault(name, plt.Line2D([], [], color="#555", lw=1.8, ls=ls))
+    _legend_below(fig, handles, title)
+    plt.close(fig)
+    return fig
+
+
+def _legend_below(fig: Figure, handles: dict[str, Any], title: str, max_cols: int = 4) -> None:
+    """A figure's one legend, below its panels (0.3 inch a row of names, at most
+    ``max_cols`` names a row), its title, and its layout around both."""
     bottom = 0.0
     if handles:
-        ncol = min(len(handles), 4)
+        ncol = min(len(handles), max_cols)
         fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=ncol,
                    fontsize=8, frameon=False)  # fmt: skip
-        bottom = 0.3 * math.ceil(len(handles) / ncol) / (3.1 * rows + 0.5)
+        bottom = 0.3 * math.ceil(len(handles) / ncol) / fig.get_figheight()
     if title:
         fig.suptitle(title)
     fig.tight_layout(rect=(0, bottom, 1, 1))
-    plt.close(fig)
-    return fig
 
 
 def _percent_axis(ax) -> None:
@@ -697,14 +703,7 @@ def error_bar_panels(
         ax.set_ylim(0, ax.get_ylim()[1] * 1.1)
         ax.set_title(name, fontsize=10)
         ax.grid(alpha=0.3, axis="y")
-    bottom = 0.0
-    if references:
-        fig.legend(references.values(), references.keys(), loc="lower center", fontsize=8,
-                   ncol=len(references), frameon=False)  # fmt: skip
-        bottom = 0.3 / (3.3 * rows + 0.4)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout(rect=(0, bottom, 1, 1))
+    _legend_below(fig, references, title)
     plt.close(fig)
     return fig
 
